@@ -1,0 +1,135 @@
+"""Audio loading and Wav2Lip-compatible log-mel features.
+
+Every input is decoded by ffmpeg to 16 kHz mono float32. The mel spectrogram follows
+Wav2Lip's `audio.py` exactly (pre-emphasis, STFT, Slaney mel filters, dB, symmetric
+normalisation to [-4, 4]), so features computed here can drive the official generator.
+"""
+from __future__ import annotations
+
+import functools
+import subprocess
+
+import numpy as np
+
+from .errors import InputError
+from .media import check_readable, ffmpeg_exe
+
+SAMPLE_RATE = 16000
+N_FFT = 800
+HOP_LENGTH = 200
+WIN_LENGTH = 800
+N_MELS = 80
+FMIN = 55
+FMAX = 7600
+PREEMPHASIS = 0.97
+REF_LEVEL_DB = 20
+MIN_LEVEL_DB = -100
+MAX_ABS_VALUE = 4.0
+MEL_STEP_SIZE = 16  # mel frames per video-frame window (0.2 s)
+MEL_FRAMES_PER_SECOND = SAMPLE_RATE / HOP_LENGTH  # 80
+
+
+def load_audio(path: str, sr: int = SAMPLE_RATE) -> np.ndarray:
+    """Decode the first sound stream of any audio or video file.
+
+    Returns a float32 array of shape (n_samples,), mono, at `sr` Hz, in [-1, 1].
+    Raises InputError when the file is missing, has no sound, or the sound is empty.
+    """
+    check_readable(path, "audio")
+    cmd = [ffmpeg_exe(), "-hide_banner", "-nostdin", "-loglevel", "error", "-i", path, "-map", "0:a:0",
+           "-vn", "-ac", "1", "-ar", str(sr), "-f", "f32le", "-"]
+    proc = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    if proc.returncode != 0:
+        err = proc.stderr.decode("utf-8", "replace").strip()
+        if "matches no streams" in err or "Stream map" in err:
+            raise InputError(f"{path}: has no sound track")
+        detail = err.splitlines()[-1].replace(path, "").strip(": ") if err else "unknown format"
+        raise InputError(f"{path}: not a readable audio file ({detail})")
+    wav = np.frombuffer(proc.stdout, np.float32).copy()
+    if wav.size < sr // 100:
+        raise InputError(f"{path}: the audio is empty ({wav.size / sr:.2f} s of sound)")
+    return wav
+
+
+@functools.lru_cache(maxsize=4)
+def mel_filters(sr: int = SAMPLE_RATE, n_fft: int = N_FFT, n_mels: int = N_MELS,
+                fmin: float = FMIN, fmax: float = FMAX) -> np.ndarray:
+    """Slaney-normalised mel filterbank, shape (n_mels, n_fft // 2 + 1)."""
+    import librosa
+
+    return librosa.filters.mel(sr=sr, n_fft=n_fft, n_mels=n_mels, fmin=fmin, fmax=fmax).astype(np.float32)
+
+
+def preemphasis(wav: np.ndarray, k: float = PREEMPHASIS) -> np.ndarray:
+    """y[n] = x[n] - k x[n-1], with x[-1] = 0."""
+    out = np.empty_like(wav)
+    out[0] = wav[0]
+    out[1:] = wav[1:] - k * wav[:-1]
+    return out
+
+
+def melspectrogram(wav: np.ndarray) -> np.ndarray:
+    """Wav2Lip's normalised log-mel spectrogram.
+
+    wav: float32 (n_samples,) at 16 kHz. Returns float32 (80, n_steps) in [-4, 4],
+    with n_steps = 1 + n_samples // 200 (80 steps per second, centred frames).
+    """
+    import librosa
+
+    spec = np.abs(librosa.stft(preemphasis(wav), n_fft=N_FFT, hop_length=HOP_LENGTH, win_length=WIN_LENGTH))
+    mel = mel_filters() @ spec
+    db = 20.0 * np.log10(np.maximum(1e-5, mel)) - REF_LEVEL_DB
+    norm = 2 * MAX_ABS_VALUE * ((db - MIN_LEVEL_DB) / -MIN_LEVEL_DB) - MAX_ABS_VALUE
+    return np.clip(norm, -MAX_ABS_VALUE, MAX_ABS_VALUE).astype(np.float32)
+
+
+def frame_count(n_samples: int, fps: float, sr: int = SAMPLE_RATE) -> int:
+    """Number of video frames that cover `n_samples` of audio at `fps` (at least 1)."""
+    return max(1, int(round(n_samples / sr * fps)))
+
+
+def mel_window_start(frame_index: int, fps: float) -> int:
+    """First mel step of video frame `frame_index`'s window: int(80 * i / fps)."""
+    return int(MEL_FRAMES_PER_SECOND * frame_index / fps)
+
+
+def mel_windows(mel: np.ndarray, fps: float, n_frames: int) -> np.ndarray:
+    """Per-video-frame mel windows as Wav2Lip cuts them.
+
+    mel: (80, n_steps). Returns float32 (n_frames, 80, 16); a window that would run past
+    the end is taken as the last 16 steps.
+    """
+    if mel.shape[1] < MEL_STEP_SIZE:
+        mel = np.pad(mel, ((0, 0), (0, MEL_STEP_SIZE - mel.shape[1])), constant_values=-MAX_ABS_VALUE)
+    out = np.empty((n_frames, mel.shape[0], MEL_STEP_SIZE), np.float32)
+    last = mel.shape[1] - MEL_STEP_SIZE
+    for i in range(n_frames):
+        start = min(mel_window_start(i, fps), last)
+        out[i] = mel[:, start:start + MEL_STEP_SIZE]
+    return out
+
+
+def mel_band(fmin_hz: float, fmax_hz: float) -> slice:
+    """The mel bins whose centre frequencies lie in [fmin_hz, fmax_hz]."""
+    import librosa
+
+    centres = librosa.mel_frequencies(n_mels=N_MELS + 2, fmin=FMIN, fmax=FMAX)[1:-1]
+    idx = np.nonzero((centres >= fmin_hz) & (centres <= fmax_hz))[0]
+    return slice(int(idx[0]), int(idx[-1]) + 1)
+
+
+def frame_envelope(mel: np.ndarray, fps: float, n_frames: int, band: slice, half_width_s: float = 0.04,
+                   lead_s: float = 0.0) -> np.ndarray:
+    """Mean log-mel level of `band` around each video frame's centre time.
+
+    The window spans +-`half_width_s` around (i + 0.5) / fps + `lead_s`. Returns float32
+    (n_frames,) in the normalised units of `melspectrogram` ([-4, 4]).
+    """
+    level = mel[band].mean(axis=0)
+    centres = ((np.arange(n_frames) + 0.5) / fps + lead_s) * MEL_FRAMES_PER_SECOND
+    half = max(1, int(round(half_width_s * MEL_FRAMES_PER_SECOND)))
+    cumsum = np.concatenate([[0.0], np.cumsum(level, dtype=np.float64)])
+    lo = np.clip(np.round(centres).astype(int) - half, 0, len(level) - 1)
+    hi = np.clip(np.round(centres).astype(int) + half + 1, 1, len(level))
+    hi = np.maximum(hi, lo + 1)
+    return ((cumsum[hi] - cumsum[lo]) / (hi - lo)).astype(np.float32)

@@ -1,0 +1,125 @@
+"""Command-line front ends. Each `*_main` parses arguments and forwards them to a
+keyword-only library function; bad input ends in one line on stderr and exit status 2."""
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from typing import Callable, List, Optional
+
+from .errors import LipSyncError
+
+FORMATTER = argparse.ArgumentDefaultsHelpFormatter
+
+
+def _run(main: Callable[[argparse.Namespace], int], parser: argparse.ArgumentParser,
+         argv: Optional[List[str]]) -> int:
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.WARNING if getattr(args, "quiet", False) else logging.INFO,
+                        format="%(levelname)s: %(message)s")
+    logging.getLogger("numba").setLevel(logging.WARNING)
+    try:
+        return main(args)
+    except LipSyncError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print("interrupted: no output written", file=sys.stderr)
+        return 130
+
+
+def lip_sync_parser() -> argparse.ArgumentParser:
+    from .face import DETECTORS
+    from .media import DEFAULT_CRF
+    from .pipeline import LOOP_MODES, MODELS
+
+    p = argparse.ArgumentParser(prog="lip_sync.py", formatter_class=FORMATTER,
+                                description="Make the face in a video or photo speak a new sound track.")
+    p.add_argument("--video_path", required=True, help="video (mp4, mov, mkv, webm, avi, mpg) or photo (png, jpg, webp)")
+    src = p.add_mutually_exclusive_group(required=True)
+    src.add_argument("--audio_path", help="sound to sync to: any audio file, or a video whose sound is used")
+    src.add_argument("--text", help="speak this text offline (eSpeak NG) and sync to it")
+    p.add_argument("--outfile", help="output video (default: output/<video stem>_<audio stem>.mp4)")
+    p.add_argument("--model", default="warp", choices=MODELS, help="generator that renders the mouth")
+    p.add_argument("--fps", type=float, default=25.0, help="frame rate of the output when the input is a photo")
+    p.add_argument("--detector", default="hog", choices=DETECTORS, help="face detector backend")
+    p.add_argument("--face_index", type=int, default=None,
+                   help="with several faces, sync the N-th from the left (0 = leftmost); default: the largest")
+    p.add_argument("--box", type=int, nargs=4, metavar=("TOP", "BOTTOM", "LEFT", "RIGHT"), default=None,
+                   help="use this fixed face box instead of detection")
+    p.add_argument("--pads", type=int, nargs=4, metavar=("TOP", "BOTTOM", "LEFT", "RIGHT"), default=[0, 0, 0, 0],
+                   help="extra pixels around the region that may change")
+    p.add_argument("--nosmooth", action="store_true", help="do not smooth face landmarks over time")
+    p.add_argument("--no_cache", action="store_true", help="track the face again instead of using the cached track")
+    p.add_argument("--loop", default="pingpong", choices=LOOP_MODES,
+                   help="how the video repeats when the sound is longer: back and forth, or from the start")
+    p.add_argument("--crf", type=int, default=DEFAULT_CRF, help="x264 quality (lower is better; 18 is visually lossless)")
+    p.add_argument("--voice", default=None, help="with --text: eSpeak NG voice id, name or language code")
+    p.add_argument("--rate", type=int, default=None, help="with --text: speaking rate in words per minute")
+    p.add_argument("--quiet", action="store_true", help="no progress bars or summary")
+    return p
+
+
+def _lip_sync(args: argparse.Namespace) -> int:
+    from .pipeline import lip_sync
+
+    if args.face_index is not None and args.face_index < 0:
+        raise LipSyncError(f"--face_index {args.face_index}: must be 0 or more")
+    if not 0 <= args.crf <= 51:
+        raise LipSyncError(f"--crf {args.crf}: must be between 0 and 51")
+    if args.fps <= 0 or args.fps > 120:
+        raise LipSyncError(f"--fps {args.fps}: must be between 0 and 120")
+    result = lip_sync(video_path=args.video_path, audio_path=args.audio_path, text=args.text, outfile=args.outfile,
+                      model=args.model, fps=args.fps, detector=args.detector, face_index=args.face_index,
+                      box=tuple(args.box) if args.box else None, pads=tuple(args.pads), nosmooth=args.nosmooth,
+                      use_cache=not args.no_cache, loop=args.loop, crf=args.crf, voice=args.voice, rate=args.rate,
+                      quiet=args.quiet)
+    if not args.quiet:
+        print(result.summary())
+    return 0
+
+
+def lip_sync_main(argv: Optional[List[str]] = None) -> int:
+    return _run(_lip_sync, lip_sync_parser(), argv)
+
+
+def tts_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="tts.py", formatter_class=FORMATTER,
+                                description="Turn text into speech offline (eSpeak NG), as input for lip_sync.py.")
+    src = p.add_mutually_exclusive_group(required=True)
+    src.add_argument("--text", help="the words to speak (UTF-8, any language eSpeak NG knows)")
+    src.add_argument("--text_file", help="a UTF-8 text file to speak")
+    src.add_argument("--list_voices", action="store_true", help="list the voices and exit")
+    p.add_argument("--output", default="audio/speech.wav", help="WAV file to write")
+    p.add_argument("--voice", default=None, help="voice id, name or language code (e.g. en, fr, de, ja)")
+    p.add_argument("--rate", type=int, default=None, help="speaking rate in words per minute")
+    p.add_argument("--quiet", action="store_true", help="print nothing on success")
+    return p
+
+
+def _tts(args: argparse.Namespace) -> int:
+    from . import tts
+    from .media import check_readable
+
+    if args.list_voices:
+        for v in tts.list_voices():
+            print(f"{v.id:24} {','.join(v.languages):16} {v.name}")
+        return 0
+    text = args.text
+    if args.text_file:
+        check_readable(args.text_file, "text")
+        try:
+            with open(args.text_file, encoding="utf-8") as f:
+                text = f.read()
+        except UnicodeDecodeError:
+            raise LipSyncError(f"{args.text_file}: not UTF-8 text") from None
+    if not text.strip():
+        raise LipSyncError(f"{args.text_file or '--text'}: the text to speak is empty")
+    tts.synthesize(text, args.output, voice=args.voice, rate=args.rate)
+    if not args.quiet:
+        print(f"wrote {args.output}")
+    return 0
+
+
+def tts_main(argv: Optional[List[str]] = None) -> int:
+    return _run(_tts, tts_parser(), argv)

@@ -1,0 +1,286 @@
+"""Video and image input, video output: ffmpeg (from imageio-ffmpeg) behind small classes.
+
+Frames are numpy ``uint8`` arrays of shape ``(H, W, 3)`` in BGR order (OpenCV's), and
+they move in small batches: nothing here holds a whole video in memory.
+"""
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import fractions
+import os
+import re
+import shutil
+import subprocess
+import tempfile
+from typing import Iterator, List, Optional
+
+import cv2
+import numpy as np
+
+from .errors import InputError, OutputError
+
+IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".webp", ".bmp")
+DEFAULT_CRF = 18
+
+
+def ffmpeg_exe() -> str:
+    """Path of the ffmpeg binary: the one imageio-ffmpeg ships, else one on PATH."""
+    try:
+        import imageio_ffmpeg
+
+        return imageio_ffmpeg.get_ffmpeg_exe()
+    except Exception:  # pragma: no cover - only without imageio-ffmpeg
+        exe = shutil.which("ffmpeg")
+        if exe is None:
+            raise InputError("ffmpeg not found: install imageio-ffmpeg (pip install imageio-ffmpeg)")
+        return exe
+
+
+def check_readable(path: str, what: str = "input") -> None:
+    """Raise InputError unless `path` is an existing, non-empty, readable file."""
+    if not os.path.exists(path):
+        raise InputError(f"{path}: {what} file not found")
+    if os.path.isdir(path):
+        raise InputError(f"{path}: {what} is a folder, not a file")
+    if not os.access(path, os.R_OK):
+        raise InputError(f"{path}: {what} file is not readable (permission denied)")
+    if os.path.getsize(path) == 0:
+        raise InputError(f"{path}: {what} file is empty (0 bytes)")
+
+
+@dataclasses.dataclass(frozen=True)
+class MediaInfo:
+    """What ffmpeg says about a file. `width`/`height` are as displayed (rotation applied)."""
+
+    path: str
+    duration: float  # seconds; 0.0 when unknown
+    has_video: bool
+    has_audio: bool
+    width: int = 0
+    height: int = 0
+    fps: float = 0.0
+    rotation: int = 0  # degrees of display rotation found in the metadata
+    is_image: bool = False
+
+
+_DURATION = re.compile(r"Duration: (\d+):(\d+):(\d+(?:\.\d+)?)")
+_VIDEO = re.compile(r"Stream #\d+:\d+.*?: Video: (.*)")
+_SIZE = re.compile(r"[ ,](\d{2,5})x(\d{2,5})[ ,\[]")
+_FPS = re.compile(r"([\d.]+)(k?) fps")
+_TBR = re.compile(r"([\d.]+)(k?) tbr")
+_ROTATION = re.compile(r"rotation of (-?[\d.]+) degrees|rotate\s*:\s*(-?\d+)")
+
+
+def _rate(text: str, pattern: re.Pattern) -> float:
+    m = pattern.search(text)
+    if not m:
+        return 0.0
+    return float(m.group(1)) * (1000.0 if m.group(2) else 1.0)
+
+
+def probe(path: str) -> MediaInfo:
+    """Describe a video, audio or image file.
+
+    Raises InputError for a missing file or one ffmpeg cannot read.
+    """
+    check_readable(path)
+    if path.lower().endswith(IMAGE_EXTENSIONS):
+        image = read_image(path)
+        h, w = image.shape[:2]
+        return MediaInfo(path, 0.0, True, False, w, h, 0.0, 0, True)
+    proc = subprocess.run([ffmpeg_exe(), "-hide_banner", "-nostdin", "-i", path],
+                          stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    text = proc.stderr.decode("utf-8", "replace")
+    if "Stream #" not in text:
+        reason = text.strip().splitlines()[-1] if text.strip() else "unknown format"
+        reason = reason.replace(path, "").strip(": ")
+        raise InputError(f"{path}: not a readable video or audio file ({reason})")
+    m = _DURATION.search(text)
+    duration = int(m.group(1)) * 3600 + int(m.group(2)) * 60 + float(m.group(3)) if m else 0.0
+    has_audio = bool(re.search(r"Stream #\d+:\d+.*?: Audio: ", text))
+    video_line = None
+    for line in text.splitlines():
+        vm = _VIDEO.search(line)
+        if vm and "attached pic" not in line:
+            video_line = vm.group(1)
+            break
+    if video_line is None:
+        return MediaInfo(path, duration, False, has_audio)
+    sm = _SIZE.search(" " + video_line + " ")
+    width, height = (int(sm.group(1)), int(sm.group(2))) if sm else (0, 0)
+    fps = _rate(video_line, _FPS) or _rate(video_line, _TBR)
+    rm = _ROTATION.search(text)
+    rotation = int(round(float(rm.group(1) or rm.group(2)))) if rm else 0
+    if rotation % 180 != 0:
+        width, height = height, width
+    if width <= 0 or height <= 0:
+        raise InputError(f"{path}: cannot tell the video's frame size")
+    still = fps == 0.0 and duration <= 0.05
+    return MediaInfo(path, duration, True, has_audio, width, height, fps, rotation, still)
+
+
+def read_image(path: str) -> np.ndarray:
+    """Load a still image as a BGR uint8 array (EXIF orientation applied)."""
+    check_readable(path, "image")
+    image = cv2.imread(path, cv2.IMREAD_COLOR)
+    if image is None:
+        raise InputError(f"{path}: not a readable image")
+    return image
+
+
+def fps_fraction(fps: float) -> fractions.Fraction:
+    """The exact rate behind a printed one (29.97 -> 30000/1001)."""
+    for exact in (fractions.Fraction(24000, 1001), fractions.Fraction(30000, 1001), fractions.Fraction(60000, 1001)):
+        if abs(float(exact) - fps) < 0.006:
+            return exact
+    return fractions.Fraction(fps).limit_denominator(1000)
+
+
+class VideoReader:
+    """Decodes a video to constant-rate BGR frames, one batch at a time.
+
+    Variable-frame-rate input is resampled to `fps` (default: the stream's average rate);
+    ffmpeg applies rotation metadata, so frames come out the way players show them.
+    """
+
+    def __init__(self, info: MediaInfo, fps: Optional[float] = None):
+        if not info.has_video or info.is_image:
+            raise InputError(f"{info.path}: has no video stream")
+        self.info = info
+        self.fps = float(fps or info.fps or 25.0)
+        self.frame_bytes = info.width * info.height * 3
+
+    def __iter__(self) -> Iterator[np.ndarray]:
+        return self.frames()
+
+    def frames(self) -> Iterator[np.ndarray]:
+        rate = fps_fraction(self.fps)
+        cmd = [ffmpeg_exe(), "-hide_banner", "-nostdin", "-loglevel", "error", "-i", self.info.path,
+               "-map", "0:v:0", "-vf", f"fps={rate.numerator}/{rate.denominator}",
+               "-f", "rawvideo", "-pix_fmt", "bgr24", "-"]
+        with tempfile.TemporaryFile() as errlog:
+            proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=errlog, bufsize=self.frame_bytes * 4)
+            count = 0
+            try:
+                while True:
+                    buf = proc.stdout.read(self.frame_bytes)
+                    if len(buf) < self.frame_bytes:
+                        break
+                    count += 1
+                    yield np.frombuffer(buf, np.uint8).reshape(self.info.height, self.info.width, 3)
+            finally:
+                proc.stdout.close()
+                if proc.poll() is None:
+                    proc.kill()
+                proc.wait()
+            if count == 0:  # a damaged tail after good frames is kept, as players do
+                errlog.seek(0)
+                err = errlog.read().decode("utf-8", "replace").strip()
+                detail = err.splitlines()[-1] if err else "no frames decoded"
+                raise InputError(f"{self.info.path}: cannot decode the video ({detail})")
+
+
+def batched(iterable, size: int) -> Iterator[List]:
+    """Groups an iterator into lists of at most `size` items."""
+    batch = []
+    for item in iterable:
+        batch.append(item)
+        if len(batch) == size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
+
+
+@contextlib.contextmanager
+def atomic_output(path: str) -> Iterator[str]:
+    """Yields a temporary path beside `path`; renames it to `path` only on success.
+
+    On any exception (Ctrl-C included) the temporary file is removed and nothing is left.
+    """
+    folder = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(folder):
+        try:
+            os.makedirs(folder, exist_ok=True)
+        except OSError as exc:
+            raise OutputError(f"{folder}: cannot create the output folder ({exc.strerror})") from None
+    if not os.access(folder, os.W_OK):
+        raise OutputError(f"{folder}: output folder is not writable")
+    stem, ext = os.path.splitext(os.path.basename(path))
+    fd, tmp = tempfile.mkstemp(prefix=f".{stem}.", suffix=f".partial{ext}", dir=folder)
+    os.close(fd)
+    try:
+        yield tmp
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600 files; give the usual mode
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.remove(tmp)
+        raise
+
+
+class VideoWriter:
+    """Encodes BGR frames with x264 (yuv420p) and muxes a sound track, in one ffmpeg process.
+
+    ``audio_path`` may be any file with a sound stream; it is re-encoded to AAC.
+    Frames must all have the shape given at construction.
+    """
+
+    def __init__(self, path: str, width: int, height: int, fps: float, audio_path: Optional[str] = None,
+                 crf: int = DEFAULT_CRF, preset: str = "medium"):
+        self.path, self.width, self.height = path, width, height
+        rate = fps_fraction(fps)
+        cmd = [ffmpeg_exe(), "-hide_banner", "-nostdin", "-loglevel", "error", "-y",
+               "-f", "rawvideo", "-pix_fmt", "bgr24", "-s", f"{width}x{height}",
+               "-r", f"{rate.numerator}/{rate.denominator}", "-i", "-"]
+        if audio_path:
+            cmd += ["-i", audio_path, "-map", "0:v:0", "-map", "1:a:0", "-c:a", "aac", "-b:a", "192k"]
+        cmd += ["-c:v", "libx264", "-preset", preset, "-crf", str(crf), "-pix_fmt", "yuv420p",
+                "-vf", "pad=ceil(iw/2)*2:ceil(ih/2)*2", "-movflags", "+faststart"]
+        if path.lower().endswith((".mp4", ".mov", ".m4v")):
+            cmd += ["-f", "mp4"]
+        cmd.append(path)
+        self._errlog = tempfile.TemporaryFile()
+        self._proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stderr=self._errlog)
+        self.frames_written = 0
+
+    def write(self, frame: np.ndarray) -> None:
+        if frame.shape != (self.height, self.width, 3) or frame.dtype != np.uint8:
+            raise ValueError(f"frame of shape {frame.shape} {frame.dtype}, expected {(self.height, self.width, 3)} uint8")
+        try:
+            self._proc.stdin.write(np.ascontiguousarray(frame).data)
+        except BrokenPipeError:
+            self._fail()
+        self.frames_written += 1
+
+    def _fail(self):
+        self._proc.wait()
+        self._errlog.seek(0)
+        err = self._errlog.read().decode("utf-8", "replace").strip()
+        raise OutputError(f"{self.path}: ffmpeg could not encode the video ({err.splitlines()[-1] if err else 'unknown error'})")
+
+    def close(self) -> None:
+        if self._proc.stdin and not self._proc.stdin.closed:
+            with contextlib.suppress(BrokenPipeError):
+                self._proc.stdin.close()
+        if self._proc.wait() != 0:
+            self._fail()
+        self._errlog.close()
+
+    def abort(self) -> None:
+        with contextlib.suppress(Exception):
+            self._proc.kill()
+            self._proc.wait()
+        self._errlog.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, exc_type, exc, tb):
+        if exc_type is None:
+            self.close()
+        else:
+            self.abort()

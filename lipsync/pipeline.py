@@ -1,0 +1,282 @@
+"""The lip-sync pipeline: decode -> track the face -> plan the mouth from the sound ->
+render the lower face -> encode and mux, streaming in frame order.
+
+Two passes over the video: the first tracks the face (cached per input, so a second run
+on the same video skips it), the second renders and encodes. Only the face track (a few
+kB per second) is kept for the whole video; frames are never all held at once. When the
+sound is longer than the video, the frames already decoded are spooled to a temporary
+file on disk so that they can be played back and forth.
+"""
+from __future__ import annotations
+
+import dataclasses
+import logging
+import os
+import tempfile
+import time
+from typing import Iterator, Optional, Sequence, Tuple
+
+import numpy as np
+from tqdm import tqdm
+
+from . import audio as audio_lib
+from .errors import InputError, LipSyncError, OutputError
+from .face import (FaceTracker, TrackSettings, load_cached_track, mouth_opening, require_faces,
+                   save_cached_track, smooth_track, track_cache_path)
+from .media import (DEFAULT_CRF, MediaInfo, VideoReader, VideoWriter, atomic_output, check_readable, probe,
+                    read_image)
+from .warp import Calibration, ExemplarPicker, MouthExemplar, WarpRenderer, calibrate, mouth_drive
+
+log = logging.getLogger(__name__)
+
+MODELS = ("warp",)
+LOOP_MODES = ("pingpong", "forward")
+SMOOTH_SIGMA = 1.0
+
+
+@dataclasses.dataclass
+class Result:
+    """What one lip-sync run produced."""
+
+    outfile: str
+    duration: float  # seconds of output
+    frames: int
+    frames_without_face: int
+    fps: float
+    seconds: float  # wall time of the run
+
+    def summary(self) -> str:
+        return (f"wrote {self.outfile}: {self.duration:.2f} s, {self.frames} frames at {self.fps:g} fps, "
+                f"{self.frames_without_face} without a face, in {self.seconds:.1f} s")
+
+
+def source_index(j: int, n_source: int, loop: str = "pingpong") -> int:
+    """Which source frame plays as output frame `j` when the output outlasts the source."""
+    if n_source <= 1:
+        return 0
+    if loop == "forward":
+        return j % n_source
+    period = 2 * n_source - 2
+    k = j % period
+    return k if k < n_source else period - k
+
+
+def default_outfile(video_path: str, audio_stem: str, output_dir: str = "output") -> str:
+    stem = os.path.splitext(os.path.basename(video_path))[0]
+    return os.path.join(output_dir, f"{stem}_{audio_stem}.mp4")
+
+
+def _same_file(a: str, b: str) -> bool:
+    try:
+        return os.path.exists(a) and os.path.exists(b) and os.path.samefile(a, b)
+    except OSError:
+        return False
+
+
+def check_outfile(outfile: str, inputs: Sequence[str]) -> None:
+    """Refuse an output that would overwrite an input, or that cannot be written."""
+    for path in inputs:
+        if path and (os.path.abspath(path) == os.path.abspath(outfile) or _same_file(path, outfile)):
+            raise OutputError(f"{outfile}: the output file is also an input; choose another --outfile")
+    if os.path.isdir(outfile):
+        raise OutputError(f"{outfile}: the output path is a folder; give a file name such as {outfile}/out.mp4")
+    folder = os.path.dirname(os.path.abspath(outfile))
+    probe_dir = folder
+    while not os.path.isdir(probe_dir):
+        parent = os.path.dirname(probe_dir)
+        if parent == probe_dir:
+            break
+        probe_dir = parent
+    if not os.access(probe_dir, os.W_OK):
+        raise OutputError(f"{folder}: output folder is not writable")
+
+
+class FrameSource:
+    """Frames of the input by index, in playing order, without holding them all.
+
+    Sequential indices come straight from the decoder; when `spool` is set, every decoded
+    frame is also appended to a temporary file so that earlier indices can be read back.
+    """
+
+    def __init__(self, info: MediaInfo, fps: float, spool: bool):
+        self.info = info
+        if info.is_image:
+            self._still = read_image(info.path)
+            self._iter = None
+        else:
+            self._still = None
+            self._iter = iter(VideoReader(info, fps))
+        self._decoded = 0
+        self._last: Optional[np.ndarray] = None
+        self._spool = tempfile.TemporaryFile(prefix="lipsync-frames-") if spool and self._still is None else None
+        self._frame_bytes = info.width * info.height * 3
+
+    def get(self, index: int) -> Optional[np.ndarray]:
+        if self._still is not None:
+            return self._still
+        while self._decoded <= index:
+            frame = next(self._iter, None)
+            if frame is None:
+                return self._read_back(index) if index < self._decoded else self._last
+            if self._spool is not None:
+                self._spool.write(frame.data)
+            self._last = frame
+            self._decoded += 1
+        if index == self._decoded - 1:
+            return self._last
+        return self._read_back(index)
+
+    def _read_back(self, index: int) -> np.ndarray:
+        if self._spool is None:
+            raise RuntimeError("frame requested out of order without a spool")
+        self._spool.seek(index * self._frame_bytes)
+        buf = self._spool.read(self._frame_bytes)
+        self._spool.seek(0, os.SEEK_END)
+        return np.frombuffer(buf, np.uint8).reshape(self.info.height, self.info.width, 3)
+
+    def close(self) -> None:
+        if self._iter is not None:
+            self._iter.close()
+        if self._spool is not None:
+            self._spool.close()
+
+
+@dataclasses.dataclass
+class FaceTrack:
+    landmarks: np.ndarray  # (n, 68, 2) float32, NaN where no face
+    exemplar: Optional[MouthExemplar]
+
+
+def _track_cache_save(path: str, track: FaceTrack) -> None:
+    extra = {}
+    if track.exemplar is not None:
+        extra = dict(exemplar_image=track.exemplar.image, exemplar_inner=track.exemplar.inner,
+                     exemplar_opening=np.float32(track.exemplar.opening))
+    save_cached_track(path, track.landmarks, **extra)
+
+
+def _track_cache_load(path: str) -> Optional[FaceTrack]:
+    data = load_cached_track(path)
+    if data is None:
+        return None
+    exemplar = None
+    if "exemplar_image" in data:
+        exemplar = MouthExemplar(data["exemplar_image"], data["exemplar_inner"], float(data["exemplar_opening"]))
+    return FaceTrack(data["landmarks"], exemplar)
+
+
+def track_face(info: MediaInfo, fps: float, settings: TrackSettings, *, use_cache: bool = True,
+               quiet: bool = False) -> FaceTrack:
+    """Face landmarks for every frame of the input (one frame for a still image)."""
+    if info.is_image:
+        frame = read_image(info.path)
+        points = FaceTracker(settings)(frame)
+        if points is None:
+            points = np.full((68, 2), np.nan, np.float32)
+            exemplar = None
+        else:
+            exemplar = MouthExemplar.from_frame(frame, points) if mouth_opening(points) >= ExemplarPicker.MIN_OPENING else None
+        return FaceTrack(points[None], exemplar)
+    cache = track_cache_path(info.path, settings, fps) if use_cache else None
+    if cache and os.path.exists(cache):
+        cached = _track_cache_load(cache)
+        if cached is not None:
+            log.info("face track from cache %s", cache)
+            return cached
+    tracker = FaceTracker(settings)
+    picker = ExemplarPicker()
+    rows = []
+    total = int(round(info.duration * fps)) or None
+    with tqdm(total=total, desc="tracking face", unit="frame", disable=quiet, leave=False) as bar:
+        for frame in VideoReader(info, fps):
+            points = tracker(frame)
+            picker.offer(frame, points)
+            rows.append(points if points is not None else np.full((68, 2), np.nan, np.float32))
+            bar.update(1)
+    track = FaceTrack(np.stack(rows), picker.best())
+    if cache:
+        _track_cache_save(cache, track)
+    return track
+
+
+def plan_openings(wav: np.ndarray, fps: float, n_frames: int, calibration: Calibration) -> np.ndarray:
+    """Wanted inner-lip opening (inter-ocular units) for each output frame."""
+    return calibration.opening(mouth_drive(wav, fps, n_frames))
+
+
+def prepare_audio(audio_path: Optional[str], text: Optional[str], workdir: str, voice: Optional[str],
+                  rate: Optional[int]) -> Tuple[str, str]:
+    """Returns (path of the sound to sync to, stem for the output name); speaks `text` if given."""
+    if text is not None:
+        from .tts import synthesize
+
+        path = os.path.join(workdir, "speech.wav")
+        synthesize(text, path, voice=voice, rate=rate)
+        return path, "tts"
+    if not audio_path:
+        raise InputError("no sound given: pass --audio_path FILE or --text \"...\"")
+    check_readable(audio_path, "audio")
+    return audio_path, os.path.splitext(os.path.basename(audio_path))[0]
+
+
+def lip_sync(*, video_path: str, audio_path: Optional[str] = None, text: Optional[str] = None,
+             outfile: Optional[str] = None, output_dir: str = "output", model: str = "warp", fps: float = 25.0,
+             detector: str = "hog", face_index: Optional[int] = None,
+             box: Optional[Tuple[int, int, int, int]] = None, pads: Tuple[int, int, int, int] = (0, 0, 0, 0),
+             nosmooth: bool = False, use_cache: bool = True, loop: str = "pingpong", crf: int = DEFAULT_CRF,
+             voice: Optional[str] = None, rate: Optional[int] = None, quiet: bool = False) -> Result:
+    """Makes the face in `video_path` (a video or a photo) speak `audio_path` (or `text`).
+
+    Writes an H.264/AAC video as long as the sound, at the source's frame size and rate
+    (`fps` for a photo), to `outfile` (default output/<video stem>_<audio stem>.mp4).
+    Raises a LipSyncError subclass for bad input; leaves no output file on failure.
+    """
+    start = time.time()
+    if model not in MODELS:
+        raise InputError(f"unknown model {model!r} (choose from {', '.join(MODELS)})")
+    if loop not in LOOP_MODES:
+        raise InputError(f"unknown loop mode {loop!r} (choose from {', '.join(LOOP_MODES)})")
+    if text is not None and not text.strip():
+        raise InputError("--text is empty: give the words to speak")
+    info = probe(video_path)
+    if not info.has_video:
+        raise InputError(f"{video_path}: has no video stream (an audio file given as the video?)")
+    with tempfile.TemporaryDirectory(prefix="lipsync-") as workdir:
+        sound, audio_stem = prepare_audio(audio_path, text, workdir, voice, rate)
+        outfile = outfile or default_outfile(video_path, audio_stem, output_dir)
+        check_outfile(outfile, [video_path, audio_path])
+        wav = audio_lib.load_audio(sound)
+        rate_out = float(fps) if info.is_image else float(info.fps or fps)
+        settings = TrackSettings(detector=detector, face_index=face_index, box=box)
+        track = track_face(info, rate_out, settings, use_cache=use_cache, quiet=quiet)
+        require_faces(track.landmarks, video_path)
+        n_source = len(track.landmarks)
+        n_out = audio_lib.frame_count(len(wav), rate_out)
+        points_all = track.landmarks if nosmooth else smooth_track(track.landmarks, SMOOTH_SIGMA)
+        openings_src = np.array([mouth_opening(p) if not np.isnan(p[0, 0]) else np.nan for p in track.landmarks])
+        calibration = calibrate(openings_src)
+        openings = plan_openings(wav, rate_out, n_out, calibration)
+        renderer = WarpRenderer(track.exemplar, pads=pads)
+        log.info("calibration %s, exemplar %s", calibration, "own" if track.exemplar is not None else "synthetic")
+
+        source = FrameSource(info, rate_out, spool=n_out > n_source)
+        without_face = 0
+        try:
+            with atomic_output(outfile) as tmp, \
+                    VideoWriter(tmp, info.width, info.height, rate_out, audio_path=sound, crf=crf) as writer, \
+                    tqdm(total=n_out, desc="lip-syncing", unit="frame", disable=quiet, leave=False) as bar:
+                for j in range(n_out):
+                    idx = source_index(j, n_source, loop)
+                    frame = source.get(idx)
+                    points = points_all[min(idx, n_source - 1)]
+                    if frame is None:
+                        raise InputError(f"{video_path}: the video ended early while decoding")
+                    if np.isnan(points[0, 0]):
+                        without_face += 1
+                        writer.write(frame)
+                    else:
+                        writer.write(renderer.render(frame, points, float(openings[j])))
+                    bar.update(1)
+        finally:
+            source.close()
+    return Result(outfile, n_out / rate_out, n_out, without_face, rate_out, time.time() - start)

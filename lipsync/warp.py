@@ -1,0 +1,260 @@
+"""The `warp` generator: a deterministic, training-free renderer driven by the sound.
+
+1. Sound to mouth opening: the level of the first-formant band (300-2500 Hz, where open
+   vowels are loud and closed consonants such as /m b p/ are quiet) around each video frame,
+   normalised over the clip, mapped onto the person's own range of mouth openings.
+2. Opening to pixels: the lips and jaw landmarks are moved to the wanted opening and the
+   lower face is bent to follow them with a smooth radial-basis displacement field. The
+   opened mouth is filled with the person's own mouth interior (teeth included) taken
+   from the frame of the input where the mouth is most open, or, for a closed-mouth photo,
+   a dark cavity with a hint of upper teeth.
+
+Only pixels inside a feathered lower-face window change; everything else is copied.
+"""
+from __future__ import annotations
+
+import dataclasses
+from typing import Optional
+
+import cv2
+import numpy as np
+
+from . import audio as audio_lib
+from .face import INNER_LIP, JAW, LEFT_EYE, MOUTH, RIGHT_EYE, STABLE, inter_ocular, mouth_opening
+
+FORMANT_BAND_HZ = (300.0, 2500.0)
+ENVELOPE_HALF_WIDTH_S = 0.04
+ENVELOPE_LEAD_S = 0.02  # the mouth moves slightly ahead of the sound it makes
+DEFAULT_SPAN = 0.22  # opening range (inter-ocular units) assumed for a still photo
+MIN_SPAN = 0.12
+
+# How far each landmark moves, as a fraction of the change in inner-lip opening.
+# Negative: up (upper lip), positive: down (lower lip, jaw).
+_MOVE = np.zeros(68, np.float32)
+_MOVE[[49, 50, 51, 52, 53]] = -0.12
+_MOVE[[61, 62, 63]] = -0.15
+_MOVE[[48, 54]] = 0.30
+_MOVE[[60, 64]] = 0.35
+_MOVE[[55, 59]] = 0.60
+_MOVE[[56, 58]] = 0.78
+_MOVE[57] = 0.85
+_MOVE[[65, 66, 67]] = 0.85
+_MOVE[JAW] = [0, 0, 0, 0.12, 0.30, 0.50, 0.70, 0.82, 0.85, 0.82, 0.70, 0.50, 0.30, 0.12, 0, 0, 0]
+_MOVING = np.flatnonzero(_MOVE != 0)
+_FIXED = np.concatenate([STABLE, LEFT_EYE, RIGHT_EYE, [0, 1, 2, 14, 15, 16]])
+
+
+def mouth_drive(wav: np.ndarray, fps: float, n_frames: int, mel: Optional[np.ndarray] = None) -> np.ndarray:
+    """How open the mouth should be at each video frame, from the sound alone.
+
+    wav: float32 mono at 16 kHz. Returns float32 (n_frames,) in [0, 1]: 0 for silence
+    and closed consonants, 1 for the loudest open vowels of the clip.
+    """
+    if mel is None:
+        mel = audio_lib.melspectrogram(wav)
+    band = audio_lib.mel_band(*FORMANT_BAND_HZ)
+    level = audio_lib.frame_envelope(mel, fps, n_frames, band, ENVELOPE_HALF_WIDTH_S, ENVELOPE_LEAD_S)
+    floor = max(np.percentile(level, 5), -3.2)  # near-digital silence sits at -4
+    peak = np.percentile(level, 97)
+    if peak - floor < 0.4:  # no speech-like dynamics: keep the mouth at rest
+        return np.zeros(n_frames, np.float32)
+    drive = np.clip((level - floor) / (peak - floor), 0.0, 1.0)
+    drive = np.clip((drive - 0.15) / 0.85, 0.0, 1.0)  # a little dead zone keeps rests closed
+    return _gaussian_1d(drive, sigma=0.6).astype(np.float32)
+
+
+def _gaussian_1d(x: np.ndarray, sigma: float) -> np.ndarray:
+    radius = max(1, int(np.ceil(3 * sigma)))
+    kernel = np.exp(-0.5 * (np.arange(-radius, radius + 1) / sigma) ** 2)
+    kernel /= kernel.sum()
+    return np.convolve(np.pad(x, radius, mode="edge"), kernel, mode="valid")
+
+
+@dataclasses.dataclass(frozen=True)
+class Calibration:
+    """The person's mouth openings at rest and wide open, in inter-ocular units."""
+
+    rest: float
+    peak: float
+
+    def opening(self, drive: np.ndarray) -> np.ndarray:
+        return self.rest + (self.peak - self.rest) * drive
+
+
+def calibrate(openings: np.ndarray) -> Calibration:
+    """Range of mouth openings from the person's own frames (NaN for frames without a face).
+
+    With few frames or little motion (a photo, a silent face) a typical range is assumed.
+    """
+    o = openings[~np.isnan(openings)]
+    if o.size == 0:
+        return Calibration(0.0, DEFAULT_SPAN)
+    rest = float(min(np.percentile(o, 5), 0.04))
+    if o.size < 25:
+        return Calibration(rest, rest + DEFAULT_SPAN)
+    peak = float(np.clip(np.percentile(o, 95), rest + MIN_SPAN, rest + 0.35))
+    return Calibration(rest, peak)
+
+
+@dataclasses.dataclass
+class MouthExemplar:
+    """A crop of the person's open mouth: image (h, w, 3) uint8 BGR and its inner lip (8, 2)."""
+
+    image: np.ndarray
+    inner: np.ndarray
+    opening: float
+
+    @staticmethod
+    def from_frame(frame: np.ndarray, points: np.ndarray) -> "MouthExemplar":
+        lo = points[MOUTH].min(0)
+        hi = points[MOUTH].max(0)
+        pad = 0.3 * (hi - lo).max()
+        x0, y0 = np.maximum(0, np.floor(lo - pad)).astype(int)
+        x1, y1 = np.minimum([frame.shape[1], frame.shape[0]], np.ceil(hi + pad)).astype(int)
+        return MouthExemplar(frame[y0:y1, x0:x1].copy(), points[INNER_LIP] - [x0, y0], mouth_opening(points))
+
+
+class ExemplarPicker:
+    """Keeps the few most open mouths seen while tracking; `best()` takes a robust one."""
+
+    MIN_OPENING = 0.10
+
+    def __init__(self, keep: int = 5):
+        self.keep = keep
+        self.items: list = []
+
+    def offer(self, frame: np.ndarray, points: Optional[np.ndarray]) -> None:
+        if points is None:
+            return
+        o = mouth_opening(points)
+        if o < self.MIN_OPENING or o > 0.6 or (len(self.items) == self.keep and o <= self.items[-1].opening):
+            return
+        self.items.append(MouthExemplar.from_frame(frame, points))
+        self.items.sort(key=lambda e: -e.opening)
+        del self.items[self.keep:]
+
+    def best(self) -> Optional[MouthExemplar]:
+        return self.items[len(self.items) // 2] if self.items else None
+
+
+def synthetic_exemplar() -> MouthExemplar:
+    """A generic open mouth: dark cavity, tongue shade low, a band of upper teeth."""
+    h, w = 60, 100
+    img = np.zeros((h, w, 3), np.float32)
+    y = np.linspace(0, 1, h)[:, None]
+    img[:] = (np.array([30, 32, 70]) * (1 - 0.5 * np.abs(y - 0.55)))[:, None, :].reshape(h, 1, 3)
+    teeth = (y[:, 0] < 0.28)
+    img[teeth] = [200, 208, 215]
+    img = cv2.GaussianBlur(img, (0, 0), 1.5)
+    inner = np.array([[5, 30], [25, 8], [50, 5], [75, 8], [95, 30], [75, 52], [50, 55], [25, 52]], np.float32)
+    return MouthExemplar(np.clip(img, 0, 255).astype(np.uint8), inner, 0.3)
+
+
+def target_points(points: np.ndarray, opening: float) -> np.ndarray:
+    """The landmarks moved so that the inner-lip opening becomes `opening` (inter-ocular units)."""
+    iod = inter_ocular(points)
+    eye = points[RIGHT_EYE].mean(0) - points[LEFT_EYE].mean(0)
+    down = np.array([-eye[1], eye[0]], np.float32) / max(1e-6, np.linalg.norm(eye))
+    delta = (opening - mouth_opening(points)) * iod
+    return points + np.outer(_MOVE * delta, down).astype(np.float32)
+
+
+def _rbf_field(src_ctrl: np.ndarray, disp: np.ndarray, grid_x: np.ndarray, grid_y: np.ndarray,
+               sigma: float) -> np.ndarray:
+    """Gaussian radial-basis interpolation of displacements `disp` given at `src_ctrl`."""
+    d2 = ((src_ctrl[:, None, :] - src_ctrl[None, :, :]) ** 2).sum(-1)
+    k = np.exp(-d2 / (2 * sigma ** 2)) + 1e-3 * np.eye(len(src_ctrl))
+    weights = np.linalg.solve(k, disp)  # (n, 2)
+    gx = grid_x.reshape(-1, 1) - src_ctrl[None, :, 0]
+    gy = grid_y.reshape(-1, 1) - src_ctrl[None, :, 1]
+    phi = np.exp(-(gx ** 2 + gy ** 2) / (2 * sigma ** 2))
+    return (phi @ weights).reshape(grid_x.shape + (2,))
+
+
+class WarpRenderer:
+    """Moves the mouth of one frame to a wanted opening (see the module docstring)."""
+
+    def __init__(self, exemplar: Optional[MouthExemplar] = None, pads=(0, 0, 0, 0)):
+        self.exemplar = exemplar if exemplar is not None else synthetic_exemplar()
+        self.pads = pads  # extra margin (top, bottom, left, right) in pixels around the changed region
+
+    def render(self, frame: np.ndarray, points: np.ndarray, opening: float) -> np.ndarray:
+        """frame: (H, W, 3) uint8 BGR; points: its (68, 2) landmarks. Returns a new frame."""
+        h, w = frame.shape[:2]
+        dst = target_points(points, opening)
+        iod = inter_ocular(points)
+        if iod < 8:
+            return frame
+        eye = points[RIGHT_EYE].mean(0) - points[LEFT_EYE].mean(0)
+        down = np.array([-eye[1], eye[0]]) / np.linalg.norm(eye)
+        # anchors that must not move: eyes, nose, upper jaw, and a ring below the chin
+        below = points[JAW[3:14]] + down * 0.9 * iod
+        ctrl_dst = np.concatenate([dst[_MOVING], points[_FIXED], below]).astype(np.float64)
+        ctrl_disp = np.concatenate([points[_MOVING] - dst[_MOVING], np.zeros((len(_FIXED) + len(below), 2))])
+        # the region that may change
+        region = np.concatenate([points[JAW[2:15]], dst[JAW[2:15]], points[[29]], points[JAW[3:14]] + down * 0.35 * iod])
+        top, bottom, left, right = self.pads
+        x0 = int(max(0, np.floor(region[:, 0].min() - 0.15 * iod - left)))
+        x1 = int(min(w, np.ceil(region[:, 0].max() + 0.15 * iod + right)))
+        y0 = int(max(0, np.floor(region[:, 1].min() - 0.15 * iod - top)))
+        y1 = int(min(h, np.ceil(region[:, 1].max() + 0.15 * iod + bottom)))
+        if x1 - x0 < 8 or y1 - y0 < 8:
+            return frame
+        step = 2
+        gy, gx = np.mgrid[y0:y1:step, x0:x1:step].astype(np.float64)
+        field = _rbf_field(ctrl_dst, ctrl_disp, gx, gy, sigma=0.22 * iod).astype(np.float32)
+        field = cv2.resize(field, (x1 - x0, y1 - y0), interpolation=cv2.INTER_LINEAR)
+        window = self._window(region, x0, y0, x1 - x0, y1 - y0, iod)
+        field *= window[..., None]
+        yy, xx = np.mgrid[y0:y1, x0:x1].astype(np.float32)
+        roi = cv2.remap(frame, xx + field[..., 0], yy + field[..., 1], cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT)
+        roi = self._fill_mouth(roi, frame[y0:y1, x0:x1], points, dst, opening, x0, y0)
+        out = frame.copy()
+        changed = window > 1e-3
+        out[y0:y1, x0:x1][changed] = roi[changed]
+        return out
+
+    @staticmethod
+    def _window(region: np.ndarray, x0: int, y0: int, w: int, h: int, iod: float) -> np.ndarray:
+        """1 over the lower face, falling smoothly to exactly 0 outside it."""
+        hull = cv2.convexHull((region - [x0, y0]).astype(np.float32)).astype(np.int32)
+        mask = np.zeros((h, w), np.float32)
+        cv2.fillConvexPoly(mask, hull, 1.0)
+        sigma = max(1.0, 0.08 * iod)
+        mask = cv2.GaussianBlur(mask, (0, 0), sigma)
+        mask = np.clip((mask - 0.02) / 0.96, 0.0, 1.0)
+        return mask
+
+    def _fill_mouth(self, roi: np.ndarray, original: np.ndarray, points: np.ndarray, dst: np.ndarray,
+                    opening: float, x0: int, y0: int) -> np.ndarray:
+        """Paints the person's mouth interior where the warp opened the lips further."""
+        amount = float(np.clip((opening - mouth_opening(points)) / 0.05, 0.0, 1.0))
+        if amount <= 0.0 or opening < 0.03:
+            return roi
+        inner = (dst[INNER_LIP] - [x0, y0]).astype(np.float32)
+        ex = self.exemplar
+        matrix, _ = cv2.estimateAffine2D(ex.inner.astype(np.float32), inner, method=cv2.LMEDS)
+        if matrix is None:
+            return roi
+        h, w = roi.shape[:2]
+        cavity = cv2.warpAffine(ex.image, matrix, (w, h), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+        cavity = self._match_colour(cavity, roi, inner, matrix, ex)
+        mask = np.zeros((h, w), np.float32)
+        cv2.fillPoly(mask, [np.round(inner).astype(np.int32)], 1.0)
+        mask = cv2.GaussianBlur(mask, (0, 0), 1.0) * amount
+        return (roi * (1 - mask[..., None]) + cavity * mask[..., None]).astype(np.uint8)
+
+    @staticmethod
+    def _match_colour(cavity: np.ndarray, roi: np.ndarray, inner: np.ndarray, matrix, ex: MouthExemplar) -> np.ndarray:
+        """Scales the cavity's brightness so the exemplar's lips would match this frame's lips."""
+        h, w = roi.shape[:2]
+        ring = np.zeros((h, w), np.uint8)
+        centre = inner.mean(0)
+        cv2.fillPoly(ring, [np.round(centre + (inner - centre) * 1.6).astype(np.int32)], 1)
+        cv2.fillPoly(ring, [np.round(inner).astype(np.int32)], 0)
+        ex_ring = cv2.warpAffine(ex.image, matrix, (w, h), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+        sel = ring.astype(bool)
+        if sel.sum() < 10:
+            return cavity
+        gain = (roi[sel].mean(0) + 1.0) / (ex_ring[sel].mean(0) + 1.0)
+        return np.clip(cavity * np.clip(gain, 0.6, 1.6), 0, 255).astype(np.uint8)
