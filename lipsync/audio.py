@@ -76,7 +76,8 @@ def melspectrogram(wav: np.ndarray) -> np.ndarray:
     """
     import librosa
 
-    spec = np.abs(librosa.stft(preemphasis(wav), n_fft=N_FFT, hop_length=HOP_LENGTH, win_length=WIN_LENGTH))
+    spec = np.abs(librosa.stft(preemphasis(wav), n_fft=N_FFT, hop_length=HOP_LENGTH, win_length=WIN_LENGTH,
+                               pad_mode="reflect"))  # librosa 0.7 (Wav2Lip's) padded by reflection
     mel = mel_filters() @ spec
     db = 20.0 * np.log10(np.maximum(1e-5, mel)) - REF_LEVEL_DB
     norm = 2 * MAX_ABS_VALUE * ((db - MIN_LEVEL_DB) / -MIN_LEVEL_DB) - MAX_ABS_VALUE

@@ -204,11 +204,12 @@ def atomic_output(path: str) -> Iterator[str]:
         try:
             os.makedirs(folder, exist_ok=True)
         except OSError as exc:
-            raise OutputError(f"{folder}: cannot create the output folder ({exc.strerror})") from None
-    if not os.access(folder, os.W_OK):
-        raise OutputError(f"{folder}: output folder is not writable")
+            raise OutputError(f"{exc.filename or folder}: cannot create the output folder ({exc.strerror})") from None
     stem, ext = os.path.splitext(os.path.basename(path))
-    fd, tmp = tempfile.mkstemp(prefix=f".{stem}.", suffix=f".partial{ext}", dir=folder)
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=f".{stem}.", suffix=f".partial{ext}", dir=folder)
+    except OSError as exc:
+        raise OutputError(f"{folder}: output folder is not writable ({exc.strerror})") from None
     os.close(fd)
     try:
         yield tmp

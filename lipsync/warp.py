@@ -18,6 +18,7 @@ from typing import Optional
 
 import cv2
 import numpy as np
+from scipy.spatial import Delaunay
 
 from . import audio as audio_lib
 from .face import INNER_LIP, JAW, LEFT_EYE, MOUTH, RIGHT_EYE, STABLE, inter_ocular, mouth_opening
@@ -150,25 +151,54 @@ def synthetic_exemplar() -> MouthExemplar:
     return MouthExemplar(np.clip(img, 0, 255).astype(np.uint8), inner, 0.3)
 
 
-def target_points(points: np.ndarray, opening: float) -> np.ndarray:
-    """The landmarks moved so that the inner-lip opening becomes `opening` (inter-ocular units)."""
-    iod = inter_ocular(points)
+def face_down(points: np.ndarray) -> np.ndarray:
+    """Unit vector pointing from the eyes towards the chin, perpendicular to the eye line."""
     eye = points[RIGHT_EYE].mean(0) - points[LEFT_EYE].mean(0)
-    down = np.array([-eye[1], eye[0]], np.float32) / max(1e-6, np.linalg.norm(eye))
-    delta = (opening - mouth_opening(points)) * iod
-    return points + np.outer(_MOVE * delta, down).astype(np.float32)
+    return (np.array([-eye[1], eye[0]]) / max(1e-6, float(np.linalg.norm(eye)))).astype(np.float32)
 
 
-def _rbf_field(src_ctrl: np.ndarray, disp: np.ndarray, grid_x: np.ndarray, grid_y: np.ndarray,
-               sigma: float) -> np.ndarray:
-    """Gaussian radial-basis interpolation of displacements `disp` given at `src_ctrl`."""
-    d2 = ((src_ctrl[:, None, :] - src_ctrl[None, :, :]) ** 2).sum(-1)
-    k = np.exp(-d2 / (2 * sigma ** 2)) + 1e-3 * np.eye(len(src_ctrl))
-    weights = np.linalg.solve(k, disp)  # (n, 2)
-    gx = grid_x.reshape(-1, 1) - src_ctrl[None, :, 0]
-    gy = grid_y.reshape(-1, 1) - src_ctrl[None, :, 1]
-    phi = np.exp(-(gx ** 2 + gy ** 2) / (2 * sigma ** 2))
-    return (phi @ weights).reshape(grid_x.shape + (2,))
+def target_points(points: np.ndarray, opening: float) -> np.ndarray:
+    """The landmarks moved so that the inner-lip opening becomes `opening` (inter-ocular units).
+
+    The lower inner lip never crosses above the upper one (a closing mouth stops at closed).
+    """
+    down = face_down(points)
+    delta = (opening - mouth_opening(points)) * inter_ocular(points)
+    out = points + np.outer(_MOVE * delta, down).astype(np.float32)
+    for up, low in ((61, 67), (62, 66), (63, 65)):
+        gap = float((out[low] - out[up]) @ down)
+        if gap < 0:
+            out[low] -= gap * down
+    return out
+
+
+def _piecewise_affine_map(src: np.ndarray, dst: np.ndarray, triangles: np.ndarray, x0: int, y0: int,
+                          w: int, h: int) -> np.ndarray:
+    """Backward map of a triangle-mesh warp over the (w, h) region at (x0, y0).
+
+    src, dst: (n, 2) mesh vertices before and after the warp; triangles: (m, 3) vertex
+    indices. Returns float32 (h, w, 2): for each output pixel, where to sample the input.
+    Pixels outside every triangle map to themselves. Collapsed triangles (a mouth
+    closing) are simply skipped; they cover no output pixel.
+    """
+    label = np.full((h, w), -1, np.int32)
+    affines = np.zeros((len(triangles), 2, 3), np.float32)
+    offset = np.array([x0, y0], np.float32)
+    for k, tri in enumerate(triangles):
+        d = (dst[tri] - offset).astype(np.float32)
+        area = (d[1, 0] - d[0, 0]) * (d[2, 1] - d[0, 1]) - (d[2, 0] - d[0, 0]) * (d[1, 1] - d[0, 1])
+        if abs(area) < 1e-3:
+            continue
+        affines[k] = cv2.getAffineTransform(d, (src[tri] - offset).astype(np.float32))
+        cv2.fillConvexPoly(label, np.round(d * 16).astype(np.int32), k, lineType=cv2.LINE_8, shift=4)
+    yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
+    inside = label >= 0
+    a = affines[label[inside]]
+    out = np.stack([xx, yy], axis=-1)
+    px, py = xx[inside], yy[inside]
+    out[inside, 0] = a[:, 0, 0] * px + a[:, 0, 1] * py + a[:, 0, 2]
+    out[inside, 1] = a[:, 1, 0] * px + a[:, 1, 1] * py + a[:, 1, 2]
+    return out + offset
 
 
 class WarpRenderer:
@@ -181,49 +211,36 @@ class WarpRenderer:
     def render(self, frame: np.ndarray, points: np.ndarray, opening: float) -> np.ndarray:
         """frame: (H, W, 3) uint8 BGR; points: its (68, 2) landmarks. Returns a new frame."""
         h, w = frame.shape[:2]
-        dst = target_points(points, opening)
         iod = inter_ocular(points)
-        if iod < 8:
+        if iod < 8:  # too small a face to change anything useful
             return frame
-        eye = points[RIGHT_EYE].mean(0) - points[LEFT_EYE].mean(0)
-        down = np.array([-eye[1], eye[0]]) / np.linalg.norm(eye)
-        # anchors that must not move: eyes, nose, upper jaw, and a ring below the chin
-        below = points[JAW[3:14]] + down * 0.9 * iod
-        ctrl_dst = np.concatenate([dst[_MOVING], points[_FIXED], below]).astype(np.float64)
-        ctrl_disp = np.concatenate([points[_MOVING] - dst[_MOVING], np.zeros((len(_FIXED) + len(below), 2))])
-        # the region that may change
-        region = np.concatenate([points[JAW[2:15]], dst[JAW[2:15]], points[[29]], points[JAW[3:14]] + down * 0.35 * iod])
+        dst = target_points(points, opening)
+        down = face_down(points)
+        # a mesh over the landmarks and a ring of fixed anchors around the lower face
+        below = points[JAW[2:15]] + down * 0.9 * iod
+        centre = points[MOUTH].mean(0)
+        ring = centre + (points[JAW[[0, 16]]] - centre) * 1.3
+        mesh_src = np.concatenate([points, below, ring]).astype(np.float64)
+        mesh_dst = np.concatenate([dst, below, ring]).astype(np.float64)
         top, bottom, left, right = self.pads
-        x0 = int(max(0, np.floor(region[:, 0].min() - 0.15 * iod - left)))
-        x1 = int(min(w, np.ceil(region[:, 0].max() + 0.15 * iod + right)))
-        y0 = int(max(0, np.floor(region[:, 1].min() - 0.15 * iod - top)))
-        y1 = int(min(h, np.ceil(region[:, 1].max() + 0.15 * iod + bottom)))
+        region = np.concatenate([mesh_src, mesh_dst])
+        x0 = int(max(0, np.floor(region[:, 0].min() - left)))
+        x1 = int(min(w, np.ceil(region[:, 0].max() + right + 1)))
+        y0 = int(max(0, np.floor(points[[29], 1].min() - top)))
+        y1 = int(min(h, np.ceil(region[:, 1].max() + bottom + 1)))
         if x1 - x0 < 8 or y1 - y0 < 8:
             return frame
-        step = 2
-        gy, gx = np.mgrid[y0:y1:step, x0:x1:step].astype(np.float64)
-        field = _rbf_field(ctrl_dst, ctrl_disp, gx, gy, sigma=0.22 * iod).astype(np.float32)
-        field = cv2.resize(field, (x1 - x0, y1 - y0), interpolation=cv2.INTER_LINEAR)
-        window = self._window(region, x0, y0, x1 - x0, y1 - y0, iod)
-        field *= window[..., None]
+        lower = np.flatnonzero(mesh_src[:, 1] >= points[29, 1] - 1e-3)  # only the part of the face that moves
+        triangles = lower[Delaunay(mesh_src[lower]).simplices]
+        mapping = _piecewise_affine_map(mesh_src, mesh_dst, triangles, x0, y0, x1 - x0, y1 - y0)
+        roi = cv2.remap(frame, mapping[..., 0], mapping[..., 1], cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT)
         yy, xx = np.mgrid[y0:y1, x0:x1].astype(np.float32)
-        roi = cv2.remap(frame, xx + field[..., 0], yy + field[..., 1], cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT)
+        window = (np.abs(mapping[..., 0] - xx) + np.abs(mapping[..., 1] - yy)) > 1e-3
         roi = self._fill_mouth(roi, frame[y0:y1, x0:x1], points, dst, opening, x0, y0)
         out = frame.copy()
-        changed = window > 1e-3
+        changed = window | np.any(roi != frame[y0:y1, x0:x1], axis=-1)
         out[y0:y1, x0:x1][changed] = roi[changed]
         return out
-
-    @staticmethod
-    def _window(region: np.ndarray, x0: int, y0: int, w: int, h: int, iod: float) -> np.ndarray:
-        """1 over the lower face, falling smoothly to exactly 0 outside it."""
-        hull = cv2.convexHull((region - [x0, y0]).astype(np.float32)).astype(np.int32)
-        mask = np.zeros((h, w), np.float32)
-        cv2.fillConvexPoly(mask, hull, 1.0)
-        sigma = max(1.0, 0.08 * iod)
-        mask = cv2.GaussianBlur(mask, (0, 0), sigma)
-        mask = np.clip((mask - 0.02) / 0.96, 0.0, 1.0)
-        return mask
 
     def _fill_mouth(self, roi: np.ndarray, original: np.ndarray, points: np.ndarray, dst: np.ndarray,
                     opening: float, x0: int, y0: int) -> np.ndarray:
