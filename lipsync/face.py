@@ -187,8 +187,10 @@ class TrackSettings:
 class FaceTracker:
     """Follows one face through consecutive frames.
 
-    Detects on the first frame, every `detect_every` frames and whenever the landmarks
-    drift from their box; in between, the last detection box is moved with the landmarks.
+    Detects on the first frame, every `detect_every` frames, and whenever the face in the
+    box no longer looks like the one last detected; in between, the last detection box is
+    moved with the landmarks. A missed detection keeps the track only while the box still
+    holds the same face (a turned head), otherwise the frame has no face.
     """
 
     def __init__(self, settings: TrackSettings, detector: Optional[Detector] = None):
@@ -196,8 +198,8 @@ class FaceTracker:
         self.detector = detector or make_detector(settings.detector)
         self._box: Optional[Box] = None  # last detector box, moved along with the face
         self._anchor: Optional[np.ndarray] = None  # landmark centre when _box was set
+        self._face: Optional[np.ndarray] = None  # normalised appearance of the face at the last detection
         self._since_detect = 0
-        self._misses = 0
 
     def _choose(self, boxes: Sequence[Box]) -> Optional[Box]:
         if not boxes:
@@ -210,23 +212,41 @@ class FaceTracker:
         ordered = sorted(boxes, key=lambda b: b[0])
         return ordered[self.settings.face_index] if self.settings.face_index < len(ordered) else None
 
+    def _template(self, gray: np.ndarray, box: Box) -> Optional[np.ndarray]:
+        left, top, right, bottom = box
+        h, w = gray.shape[:2]
+        crop = gray[max(0, top):max(0, min(h, bottom)), max(0, left):max(0, min(w, right))]
+        if crop.shape[0] < 8 or crop.shape[1] < 8:
+            return None
+        patch = cv2.resize(crop, (24, 24), interpolation=cv2.INTER_AREA).astype(np.float32)
+        patch -= patch.mean()
+        return patch / (np.linalg.norm(patch) + 1e-6)
+
+    def _still_there(self, gray: np.ndarray) -> bool:
+        """Does the tracked box still hold the face seen at the last detection?"""
+        now = self._template(gray, self._box)
+        return now is not None and self._face is not None and float((now * self._face).sum()) > self.min_similarity
+
+    min_similarity = 0.6
+
     def __call__(self, frame: np.ndarray) -> Optional[np.ndarray]:
         """Landmarks (68, 2) float32 of the tracked face in `frame` (BGR), or None."""
         gray = cv2.cvtColor(frame, cv2.COLOR_BGR2GRAY) if frame.ndim == 3 else frame
         if self.settings.box is not None:
             top, bottom, left, right = self.settings.box
             return self.detector.landmarks(gray, (left, top, right, bottom))
-        box = None
-        if self._box is None or self._since_detect >= self.settings.detect_every:
+        due = self._box is None or self._since_detect >= self.settings.detect_every
+        if not due and not self._still_there(gray):
+            due = True  # the face changed or left between detections
+        if due:
             box = self._choose(self.detector.detect(gray))
             self._since_detect = 0
-            if box is None:
-                self._misses += 1
-                if self._box is None or self._misses > 2:
-                    self._box = None  # lost: search again from scratch next frame
-                    return None
-        if box is not None:
-            self._box, self._anchor, self._misses = box, None, 0
+            if box is not None:
+                self._box, self._anchor = box, None
+                self._face = self._template(gray, box)
+            elif self._box is None or not self._still_there(gray):
+                self._box = None  # lost: search the whole frame again next time
+                return None
         self._since_detect += 1
         points = self.detector.landmarks(gray, self._box)
         centre = points[STABLE].mean(0)
