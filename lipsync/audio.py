@@ -42,7 +42,7 @@ def load_audio(path: str, sr: int = SAMPLE_RATE) -> np.ndarray:
     if proc.returncode != 0:
         err = proc.stderr.decode("utf-8", "replace").strip()
         if "matches no streams" in err or "Stream map" in err:
-            raise InputError(f"{path}: has no sound track")
+            raise InputError(f"{path}: not an audio file: it has no sound track")
         detail = err.splitlines()[-1].replace(path, "").strip(": ") if err else "unknown format"
         raise InputError(f"{path}: not a readable audio file ({detail})")
     wav = np.frombuffer(proc.stdout, np.float32).copy()

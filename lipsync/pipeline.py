@@ -81,14 +81,13 @@ def check_outfile(outfile: str, inputs: Sequence[str]) -> None:
     if os.path.isdir(outfile):
         raise OutputError(f"{outfile}: the output path is a folder; give a file name such as {outfile}/out.mp4")
     folder = os.path.dirname(os.path.abspath(outfile))
-    probe_dir = folder
-    while not os.path.isdir(probe_dir):
-        parent = os.path.dirname(probe_dir)
-        if parent == probe_dir:
-            break
-        probe_dir = parent
-    if not os.access(probe_dir, os.W_OK):
-        raise OutputError(f"{folder}: output folder is not writable")
+    existing = folder
+    while not os.path.exists(existing):
+        existing = os.path.dirname(existing)
+    if not os.path.isdir(existing):
+        raise OutputError(f"{existing}: is a file, not a folder: cannot write {outfile}")
+    if not os.access(existing, os.W_OK):
+        raise OutputError(f"{existing}: output folder is not writable")
 
 
 class FrameSource:

@@ -16,6 +16,9 @@ from typing import List, Optional
 from .errors import InputError, MissingBackendError, OutputError
 
 
+DEFAULT_RATE = 175  # words per minute, eSpeak NG's own default
+
+
 @dataclasses.dataclass(frozen=True)
 class Voice:
     id: str
@@ -73,8 +76,8 @@ def synthesize(text: str, out_path: str, *, voice: Optional[str] = None, rate: O
     engine = _engine()
     if voice:
         engine.setProperty("voice", find_voice(voice).id)
-    if rate:
-        engine.setProperty("rate", int(rate))
+        engine.runAndWait()  # eSpeak resets the speed when the voice changes: apply the voice first
+    engine.setProperty("rate", int(rate or DEFAULT_RATE))
     with atomic_output(out_path) as tmp:
         with contextlib.redirect_stdout(io.StringIO()):  # the espeak driver prints "Audio saved to ..."
             engine.save_to_file(text, tmp)

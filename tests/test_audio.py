@@ -99,7 +99,7 @@ def test_load_audio_rejects_empty_sound(tmp_path):
 
 
 def test_load_audio_rejects_a_silent_video(media):
-    with pytest.raises(InputError, match="has no sound track"):
+    with pytest.raises(InputError, match="face.mp4: not an audio file: it has no sound track"):
         audio.load_audio(media["video"])
 
 
