@@ -45,7 +45,7 @@ def load_audio(path: str, sr: int = SAMPLE_RATE) -> np.ndarray:
             raise InputError(f"{path}: not an audio file: it has no sound track")
         detail = err.splitlines()[-1].replace(path, "").strip(": ") if err else "unknown format"
         raise InputError(f"{path}: not a readable audio file ({detail})")
-    wav = np.frombuffer(proc.stdout, np.float32).copy()
+    wav = np.frombuffer(proc.stdout, np.float32)  # read-only view: no second copy of long audio
     if wav.size < sr // 100:
         raise InputError(f"{path}: the audio is empty ({wav.size / sr:.2f} s of sound)")
     return wav
@@ -68,20 +68,26 @@ def preemphasis(wav: np.ndarray, k: float = PREEMPHASIS) -> np.ndarray:
     return out
 
 
-def melspectrogram(wav: np.ndarray) -> np.ndarray:
+def melspectrogram(wav: np.ndarray, block_steps: int = 4000) -> np.ndarray:
     """Wav2Lip's normalised log-mel spectrogram.
 
     wav: float32 (n_samples,) at 16 kHz. Returns float32 (80, n_steps) in [-4, 4],
     with n_steps = 1 + n_samples // 200 (80 steps per second, centred frames).
+    The STFT runs over blocks of `block_steps` frames, so memory stays flat for long audio.
     """
     import librosa
 
-    spec = np.abs(librosa.stft(preemphasis(wav), n_fft=N_FFT, hop_length=HOP_LENGTH, win_length=WIN_LENGTH,
-                               pad_mode="reflect"))  # librosa 0.7 (Wav2Lip's) padded by reflection
-    mel = mel_filters() @ spec
-    db = 20.0 * np.log10(np.maximum(1e-5, mel)) - REF_LEVEL_DB
-    norm = 2 * MAX_ABS_VALUE * ((db - MIN_LEVEL_DB) / -MIN_LEVEL_DB) - MAX_ABS_VALUE
-    return np.clip(norm, -MAX_ABS_VALUE, MAX_ABS_VALUE).astype(np.float32)
+    # centred frames, padded by reflection as librosa 0.7 (Wav2Lip's) did
+    y = np.pad(preemphasis(wav), N_FFT // 2, mode="reflect" if len(wav) > N_FFT // 2 else "constant")
+    n_steps = 1 + len(wav) // HOP_LENGTH
+    out = np.empty((N_MELS, n_steps), np.float32)
+    for first in range(0, n_steps, block_steps):
+        last = min(n_steps, first + block_steps)
+        chunk = y[first * HOP_LENGTH:(last - 1) * HOP_LENGTH + N_FFT]
+        spec = np.abs(librosa.stft(chunk, n_fft=N_FFT, hop_length=HOP_LENGTH, win_length=WIN_LENGTH, center=False))
+        db = 20.0 * np.log10(np.maximum(1e-5, mel_filters() @ spec)) - REF_LEVEL_DB
+        out[:, first:last] = 2 * MAX_ABS_VALUE * ((db - MIN_LEVEL_DB) / -MIN_LEVEL_DB) - MAX_ABS_VALUE
+    return np.clip(out, -MAX_ABS_VALUE, MAX_ABS_VALUE)
 
 
 def frame_count(n_samples: int, fps: float, sr: int = SAMPLE_RATE) -> int:

@@ -111,3 +111,18 @@ def test_calibration_uses_the_persons_range():
     assert 0.2 < cal.peak <= 0.31
     still = warp.calibrate(np.array([0.01]))
     assert still.peak - still.rest == pytest.approx(warp.DEFAULT_SPAN)
+
+
+def test_cnn_detector_finds_the_face(astro):
+    image, points = astro
+    cnn = face.FaceTracker(face.TrackSettings(detector="cnn"))(image)
+    assert cnn is not None
+    assert np.abs(cnn[face.MOUTH] - points[face.MOUTH]).mean() < 6
+
+
+def test_face_alignment_backend_without_weights_is_a_clear_error(tmp_path, monkeypatch):
+    from lipsync.errors import MissingBackendError
+
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path))  # an empty weights folder
+    with pytest.raises(MissingBackendError, match="face.alignment"):
+        face.make_detector("face_alignment")

@@ -119,3 +119,18 @@ def test_default_output_name(tmp_path, media, cache_dir, monkeypatch):
     result = pipeline.lip_sync(video_path=media["photo"], audio_path=media["short_wav"], quiet=True)
     assert result.outfile == os.path.join("output", "face_short.mp4")
     assert os.path.exists(tmp_path / "output" / "face_short.mp4")
+
+
+def test_frame_source_plays_back_and_forth_from_its_spool(tmp_path):
+    from conftest import encode_frames
+
+    frames = [np.full((32, 32, 3), 20 * i, np.uint8) for i in range(6)]
+    video = encode_frames(str(tmp_path / "steps.mp4"), frames, 25)
+    decoded = _frames(video)
+    source = pipeline.FrameSource(media.probe(video), 25.0, spool=True)
+    try:
+        order = [pipeline.source_index(j, 6) for j in range(14)]
+        for i in order:
+            np.testing.assert_array_equal(source.get(i), decoded[i])
+    finally:
+        source.close()
