@@ -193,6 +193,8 @@ class FaceTracker:
     holds the same face (a turned head), otherwise the frame has no face.
     """
 
+    min_similarity = 0.6  # normalised correlation of the box's appearance with the last detection
+
     def __init__(self, settings: TrackSettings, detector: Optional[Detector] = None):
         self.settings = settings
         self.detector = detector or make_detector(settings.detector)
@@ -226,8 +228,6 @@ class FaceTracker:
         """Does the tracked box still hold the face seen at the last detection?"""
         now = self._template(gray, self._box)
         return now is not None and self._face is not None and float((now * self._face).sum()) > self.min_similarity
-
-    min_similarity = 0.6
 
     def __call__(self, frame: np.ndarray) -> Optional[np.ndarray]:
         """Landmarks (68, 2) float32 of the tracked face in `frame` (BGR), or None."""

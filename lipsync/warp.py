@@ -229,24 +229,21 @@ class WarpRenderer:
         region = np.concatenate([mesh_src, mesh_dst])
         x0 = int(max(0, np.floor(region[:, 0].min() - left)))
         x1 = int(min(w, np.ceil(region[:, 0].max() + right + 1)))
-        y0 = int(max(0, np.floor(points[[29], 1].min() - top)))
+        y0 = int(max(0, np.floor(points[29, 1] - top)))
         y1 = int(min(h, np.ceil(region[:, 1].max() + bottom + 1)))
         if x1 - x0 < 8 or y1 - y0 < 8:
             return frame
         lower = np.flatnonzero(mesh_src[:, 1] >= points[29, 1] - 1e-3)  # only the part of the face that moves
         triangles = lower[Delaunay(mesh_src[lower]).simplices]
         mapping = _piecewise_affine_map(mesh_src, mesh_dst, triangles, x0, y0, x1 - x0, y1 - y0)
+        # where the mesh does not move, the map is the identity and remap copies pixels exactly
         roi = cv2.remap(frame, mapping[..., 0], mapping[..., 1], cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT)
-        yy, xx = np.mgrid[y0:y1, x0:x1].astype(np.float32)
-        window = (np.abs(mapping[..., 0] - xx) + np.abs(mapping[..., 1] - yy)) > 1e-3
-        roi = self._fill_mouth(roi, frame[y0:y1, x0:x1], points, dst, opening, x0, y0)
         out = frame.copy()
-        changed = window | np.any(roi != frame[y0:y1, x0:x1], axis=-1)
-        out[y0:y1, x0:x1][changed] = roi[changed]
+        out[y0:y1, x0:x1] = self._fill_mouth(roi, points, dst, opening, x0, y0)
         return out
 
-    def _fill_mouth(self, roi: np.ndarray, original: np.ndarray, points: np.ndarray, dst: np.ndarray,
-                    opening: float, x0: int, y0: int) -> np.ndarray:
+    def _fill_mouth(self, roi: np.ndarray, points: np.ndarray, dst: np.ndarray, opening: float,
+                    x0: int, y0: int) -> np.ndarray:
         """Paints the person's mouth interior where the warp opened the lips further."""
         amount = float(np.clip((opening - mouth_opening(points)) / 0.05, 0.0, 1.0))
         if amount <= 0.0 or opening < 0.03:
@@ -258,23 +255,21 @@ class WarpRenderer:
             return roi
         h, w = roi.shape[:2]
         cavity = cv2.warpAffine(ex.image, matrix, (w, h), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
-        cavity = self._match_colour(cavity, roi, inner, matrix, ex)
+        cavity = self._match_colour(cavity, roi, inner)
         mask = np.zeros((h, w), np.float32)
         cv2.fillPoly(mask, [np.round(inner).astype(np.int32)], 1.0)
         mask = cv2.GaussianBlur(mask, (0, 0), 1.0) * amount
         return (roi * (1 - mask[..., None]) + cavity * mask[..., None]).astype(np.uint8)
 
     @staticmethod
-    def _match_colour(cavity: np.ndarray, roi: np.ndarray, inner: np.ndarray, matrix, ex: MouthExemplar) -> np.ndarray:
-        """Scales the cavity's brightness so the exemplar's lips would match this frame's lips."""
-        h, w = roi.shape[:2]
-        ring = np.zeros((h, w), np.uint8)
+    def _match_colour(cavity: np.ndarray, roi: np.ndarray, inner: np.ndarray) -> np.ndarray:
+        """Scales the warped exemplar's colours so that its lips match this frame's lips."""
+        ring = np.zeros(roi.shape[:2], np.uint8)
         centre = inner.mean(0)
         cv2.fillPoly(ring, [np.round(centre + (inner - centre) * 1.6).astype(np.int32)], 1)
         cv2.fillPoly(ring, [np.round(inner).astype(np.int32)], 0)
-        ex_ring = cv2.warpAffine(ex.image, matrix, (w, h), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
         sel = ring.astype(bool)
         if sel.sum() < 10:
             return cavity
-        gain = (roi[sel].mean(0) + 1.0) / (ex_ring[sel].mean(0) + 1.0)
+        gain = (roi[sel].mean(0) + 1.0) / (cavity[sel].mean(0) + 1.0)
         return np.clip(cavity * np.clip(gain, 0.6, 1.6), 0, 255).astype(np.uint8)
