@@ -8,11 +8,13 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import fractions
+import glob
 import os
 import re
 import shutil
 import subprocess
 import tempfile
+import uuid
 from typing import Iterator, List, Optional
 
 import cv2
@@ -206,20 +208,23 @@ def atomic_output(path: str) -> Iterator[str]:
         except OSError as exc:
             raise OutputError(f"{exc.filename or folder}: cannot create the output folder ({exc.strerror})") from None
     stem, ext = os.path.splitext(os.path.basename(path))
+    prefix = os.path.join(folder, f".{stem}.{uuid.uuid4().hex[:8]}.")
     try:
-        fd, tmp = tempfile.mkstemp(prefix=f".{stem}.", suffix=f".partial{ext}", dir=folder)
-    except OSError as exc:
-        raise OutputError(f"{folder}: output folder is not writable ({exc.strerror})") from None
-    os.close(fd)
-    try:
+        try:
+            fd, tmp = tempfile.mkstemp(prefix=os.path.basename(prefix), suffix=f".partial{ext}", dir=folder)
+        except OSError as exc:
+            raise OutputError(f"{folder}: output folder is not writable ({exc.strerror})") from None
+        os.close(fd)
         yield tmp
         umask = os.umask(0)
         os.umask(umask)
         os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600 files; give the usual mode
         os.replace(tmp, path)
     except BaseException:
-        with contextlib.suppress(OSError):
-            os.remove(tmp)
+        # by prefix, so that a Ctrl-C landing just after mkstemp leaves nothing either
+        for leftover in glob.glob(glob.escape(prefix) + "*"):
+            with contextlib.suppress(OSError):
+                os.remove(leftover)
         raise
 
 
