@@ -123,3 +123,49 @@ def _tts(args: argparse.Namespace) -> int:
 
 def tts_main(argv: Optional[List[str]] = None) -> int:
     return _run(_tts, tts_parser(), argv)
+
+
+def evaluate_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="evaluate.py", formatter_class=FORMATTER,
+                                description="Measure a lip-sync result. Subcommands: 'panel' (a blind listening/viewing "
+                                            "test page), 'tally' (its scores), 'benchmark' (the dub test over a folder); "
+                                            "see 'evaluate.py panel --help' etc.")
+    p.add_argument("--video", required=True, help="the result to measure")
+    p.add_argument("--reference", help="the real video the result should reproduce (same frame rate)")
+    p.add_argument("--audio", help="the sound that drove the result: checks the result's sound track against it")
+    p.add_argument("--annotations", help="CSV of frame,label rows (open/closed or viseme names) made by a person")
+    p.add_argument("--json", help="also write the figures to this JSON file")
+    p.add_argument("--plot", help="write a PNG of mouth opening, sound envelope and per-frame landmark distance")
+    p.add_argument("--side_by_side", help="write an MP4 of result and reference side by side (needs --reference)")
+    p.add_argument("--detector", default="hog", help="face detector backend (hog, cnn, face_alignment)")
+    p.add_argument("--quiet", action="store_true", help="no progress bars or table")
+    return p
+
+
+def _evaluate(args: argparse.Namespace) -> int:
+    import json
+
+    from .evaluation import evaluate, format_report
+    from .media import atomic_output
+
+    result = evaluate(video=args.video, reference=args.reference, audio=args.audio, annotations=args.annotations,
+                      plot=args.plot, side_by_side=args.side_by_side, detector=args.detector, quiet=args.quiet)
+    if args.json:
+        with atomic_output(args.json) as tmp:
+            with open(tmp, "w", encoding="utf-8") as f:
+                json.dump(result, f, indent=1)
+    if not args.quiet:
+        print(format_report(result))
+    return 0
+
+
+def evaluate_main(argv: Optional[List[str]] = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv and argv[0] in ("panel", "tally", "benchmark"):
+        from . import panel, benchmark
+
+        mains = {"panel": (panel.panel_parser, panel.run_panel), "tally": (panel.tally_parser, panel.run_tally),
+                 "benchmark": (benchmark.benchmark_parser, benchmark.run_benchmark)}
+        make_parser, main = mains[argv[0]]
+        return _run(main, make_parser(), argv[1:])
+    return _run(_evaluate, evaluate_parser(), argv)

@@ -1,0 +1,180 @@
+"""The dub test over a folder of talking-face clips, written up as a markdown table.
+
+Each clip is cut in two at its middle frame; lip_sync.py gets the first half (with its own
+sound, silent, or one still frame) and the second half's sound, and its output is measured
+against the real second half with `lipsync.evaluation`. "static" replays the first half
+unchanged: the floor any method must beat.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import shlex
+import subprocess
+import sys
+import tempfile
+import time
+from typing import List, Optional
+
+import cv2
+import numpy as np
+
+from . import metrics
+from .errors import InputError
+from .evaluation import evaluate
+from .face import TrackSettings
+from .media import VideoReader, atomic_output, ffmpeg_exe, probe
+from .pipeline import track_face
+
+MODES = ("speech", "silent", "image")
+VIDEO_EXTENSIONS = (".mp4", ".mov", ".mkv", ".webm", ".avi", ".mpg", ".mpeg", ".m4v")
+
+
+def _ffmpeg(*args: str) -> None:
+    proc = subprocess.run([ffmpeg_exe(), "-hide_banner", "-nostdin", "-loglevel", "error", "-y", *args],
+                          stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    if proc.returncode != 0:
+        raise InputError(f"ffmpeg failed while cutting a clip: {proc.stderr.decode(errors='replace').strip()[-300:]}")
+
+
+def split_clip(clip: str, work: str, mode: str):
+    """Cuts `clip` for the dub test.
+
+    Returns (input for lip_sync: first half as video or still, first half as a video,
+    second half's sound, real second half).
+    """
+    info = probe(clip)
+    if not info.has_audio:
+        raise InputError(f"{clip}: has no sound track (the dub test needs the clip's own speech)")
+    rate = f"{info.fps}"
+    half = sum(1 for _ in VideoReader(info)) // 2
+    t0 = half / info.fps
+    first = os.path.join(work, "first.mp4")
+    sound = (["-af", f"atrim=end={t0:.4f},asetpts=PTS-STARTPTS", "-c:a", "aac", "-b:a", "192k"]
+             if mode == "speech" else ["-an"])
+    _ffmpeg("-i", clip, "-vf", f"fps={rate},trim=end_frame={half},setpts=PTS-STARTPTS", *sound,
+            "-c:v", "libx264", "-crf", "10", "-pix_fmt", "yuv420p", "-r", rate, first)
+    given = first
+    if mode == "image":
+        given = os.path.join(work, "first.png")
+        for i, frame in enumerate(VideoReader(probe(first))):
+            if i == half // 2:
+                cv2.imwrite(given, frame)
+                break
+    second = os.path.join(work, "second.wav")
+    _ffmpeg("-i", clip, "-vn", "-af", f"atrim=start={t0:.4f},asetpts=PTS-STARTPTS", "-ac", "1", "-ar", "16000", second)
+    real = os.path.join(work, "real_second.mp4")
+    _ffmpeg("-i", clip, "-an", "-vf", f"fps={rate},trim=start_frame={half},setpts=PTS-STARTPTS", "-c:v", "libx264",
+            "-crf", "10", "-pix_fmt", "yuv420p", "-r", rate, real)
+    return given, first, second, real
+
+
+def static_floor(first_half: str, real: str) -> dict:
+    """corr and lmd of the first half replayed unchanged against the real second half."""
+    a, b = probe(first_half), probe(real)
+    ta = track_face(a, a.fps, TrackSettings(), quiet=True).landmarks
+    tb = track_face(b, b.fps, TrackSettings(), quiet=True).landmarks
+    replay = ta[np.arange(len(tb)) % len(ta)]
+    return {"corr": metrics.pearson(metrics.openings(replay), metrics.openings(tb)),
+            "lmd": metrics.landmark_distance(replay, tb)[0]}
+
+
+def dub_test(clip: str, mode: str = "speech", extra_args: Optional[List[str]] = None) -> dict:
+    """Runs lip_sync on one clip in one mode and measures it. Returns the figures."""
+    with tempfile.TemporaryDirectory(prefix="lipsync-dub-") as work:
+        given, first, second, real = split_clip(clip, work, mode)
+        out = os.path.join(work, "out.mp4")
+        cmd = [sys.executable, "-c", "import sys; from lipsync.cli import lip_sync_main; sys.exit(lip_sync_main())",
+               "--video_path", given, "--audio_path", second, "--outfile", out, "--quiet", *(extra_args or [])]
+        start = time.time()
+        proc = subprocess.run(cmd, capture_output=True, text=True,
+                              cwd=os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+        seconds = time.time() - start
+        row = {"clip": os.path.basename(clip), "mode": mode, "seconds": round(seconds, 1)}
+        if proc.returncode != 0:
+            row["error"] = (proc.stderr.strip().splitlines() or ["failed"])[-1]
+            return row
+        figures = evaluate(video=out, reference=real, quiet=True)
+        row.update({k: figures.get(k) for k in ("mouth_corr", "lmd", "offset_frames", "sharpness_ratio")})
+        floor = static_floor(first, real)
+        row.update({"static_corr": floor["corr"], "static_lmd": floor["lmd"]})
+        return row
+
+
+def _cell(v, fmt="{:.2f}"):
+    return "-" if v is None or (isinstance(v, float) and not np.isfinite(v)) else fmt.format(v)
+
+
+def markdown_table(rows: List[dict], command: str) -> str:
+    lines = ["| clip | mode | corr | static corr | lmd | static lmd | lag | sharpness | seconds |",
+             "|---|---|---|---|---|---|---|---|---|"]
+    for r in rows:
+        if "error" in r:
+            lines.append(f"| {r['clip']} | {r['mode']} | failed: {r['error']} | | | | | | {r['seconds']} |")
+            continue
+        lines.append(f"| {r['clip']} | {r['mode']} | {_cell(r['mouth_corr'])} | {_cell(r['static_corr'])} | "
+                     f"{_cell(r['lmd'], '{:.1f}')} | {_cell(r['static_lmd'], '{:.1f}')} | {_cell(r['offset_frames'], '{}')} | "
+                     f"{_cell(r['sharpness_ratio'])} | {r['seconds']} |")
+    ok = [r for r in rows if "error" not in r and r.get("mouth_corr") is not None]
+    if ok:
+        def mean(key):
+            vals = [r[key] for r in ok if r.get(key) is not None]
+            return float(np.mean(vals)) if vals else None
+        lines.append(f"| **mean** | | {_cell(mean('mouth_corr'))} | {_cell(mean('static_corr'))} | "
+                     f"{_cell(mean('lmd'), '{:.1f}')} | {_cell(mean('static_lmd'), '{:.1f}')} | | "
+                     f"{_cell(mean('sharpness_ratio'))} | |")
+    return ("# Dub-test benchmark\n\n"
+            "Each clip is cut at its middle frame; the first half (with its sound, silent, or one still frame) is "
+            "lip-synced to the second half's sound and compared with the real second half. corr: correlation of the "
+            "inner-lip opening with the real one (higher is better); lmd: mouth landmark distance in % of the "
+            "inter-ocular distance (lower is better); lag: frames the result's mouth is late; static: the first half "
+            "replayed unchanged.\n\n"
+            f"Command: `{command}`\n\n" + "\n".join(lines) + "\n")
+
+
+def benchmark(clips_dir: str, out_md: str, *, modes=("speech",), extra_args=None, quiet=False) -> List[dict]:
+    """Runs the dub test over every video in `clips_dir` and writes the table to `out_md`."""
+    if not os.path.isdir(clips_dir):
+        raise InputError(f"{clips_dir}: not a folder of clips")
+    clips = sorted(os.path.join(clips_dir, f) for f in os.listdir(clips_dir) if f.lower().endswith(VIDEO_EXTENSIONS))
+    if not clips:
+        raise InputError(f"{clips_dir}: no video clips found")
+    for mode in modes:
+        if mode not in MODES:
+            raise InputError(f"unknown mode {mode!r} (choose from {', '.join(MODES)})")
+    rows = []
+    from tqdm import tqdm
+
+    for clip in tqdm(clips, desc="benchmark", unit="clip", disable=quiet):
+        for mode in modes:
+            try:
+                rows.append(dub_test(clip, mode, extra_args))
+            except InputError as exc:
+                rows.append({"clip": os.path.basename(clip), "mode": mode, "seconds": 0, "error": str(exc)})
+    command = "python evaluate.py benchmark " + " ".join(shlex.quote(a) for a in sys.argv[2:]) if len(sys.argv) > 2 else \
+        f"python evaluate.py benchmark {clips_dir} --out {out_md}"
+    os.makedirs(os.path.dirname(os.path.abspath(out_md)), exist_ok=True)
+    with atomic_output(out_md) as tmp:
+        with open(tmp, "w", encoding="utf-8") as f:
+            f.write(markdown_table(rows, command))
+    return rows
+
+
+def benchmark_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="evaluate.py benchmark", formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+                                description="Run the dub test with lip_sync.py over every clip in a folder.")
+    p.add_argument("clips_dir", help="folder of talking-face videos with their own speech")
+    p.add_argument("--out", default="docs/BENCHMARKS.md", help="markdown file to write")
+    p.add_argument("--modes", default="speech", help="comma-separated: speech, silent, image")
+    p.add_argument("--extra", default="", help="extra arguments for lip_sync.py, e.g. \"--model warp\"")
+    p.add_argument("--quiet", action="store_true", help="no progress bar or table")
+    return p
+
+
+def run_benchmark(args: argparse.Namespace) -> int:
+    rows = benchmark(args.clips_dir, args.out, modes=[m.strip() for m in args.modes.split(",") if m.strip()],
+                     extra_args=shlex.split(args.extra), quiet=args.quiet)
+    if not args.quiet:
+        with open(args.out, encoding="utf-8") as f:
+            print(f.read())
+    return 0 if all("error" not in r for r in rows) else 1

@@ -1,0 +1,210 @@
+"""Subjective evaluation: a blind rating page for judges and the tally of their scores.
+
+`make_panel` writes one self-contained HTML file (the clips are embedded, in a random
+order, under neutral names) and a key that maps those names back to the files; judges
+score each clip from 1 to 5 for sync and for naturalness and download their scores as a
+JSON file. `tally` turns the returned files into mean opinion scores with 95% confidence
+intervals.
+"""
+from __future__ import annotations
+
+import argparse
+import base64
+import glob
+import html
+import json
+import math
+import os
+import random
+import string
+import uuid
+from typing import Dict, List, Optional
+
+from .errors import InputError
+from .media import atomic_output, check_readable, probe
+
+CRITERIA = ("sync", "naturalness")
+KEY_NAME = "key.json"
+PAGE_NAME = "index.html"
+
+_PAGE = """<!DOCTYPE html>
+<html lang="en"><head><meta charset="utf-8"><title>Lip-sync rating</title>
+<style>
+body{{font-family:sans-serif;max-width:900px;margin:2em auto;color:#222}}
+.clip{{border:1px solid #ccc;border-radius:6px;padding:1em;margin:1em 0}}
+video{{max-width:100%;max-height:420px;display:block;margin-bottom:.5em}}
+fieldset{{border:none;padding:0;margin:.3em 0}} legend{{font-weight:bold}}
+button{{font-size:1.1em;padding:.5em 1.2em}}
+</style></head><body>
+<h1>Lip-sync rating</h1>
+<p>Watch each clip with sound. For each, score <b>sync</b> (do the lips match the voice?) and
+<b>naturalness</b> (does the face look real and undistorted?) from 1 (bad) to 5 (excellent).
+When every clip is scored, press the button and send the downloaded file back.</p>
+<p><label>Your name or initials: <input id="judge" size="20"></label></p>
+{clips}
+<button id="save">Download my scores</button> <span id="msg"></span>
+<script>
+const PANEL_ID = {panel_id};
+const CLIPS = {clip_ids};
+const CRITERIA = {criteria};
+document.getElementById("save").onclick = function () {{
+  const scores = {{}};
+  for (const c of CLIPS) {{
+    scores[c] = {{}};
+    for (const k of CRITERIA) {{
+      const picked = document.querySelector('input[name="' + c + '-' + k + '"]:checked');
+      if (!picked) {{ document.getElementById("msg").textContent = "Please score clip " + c + " for " + k + "."; return; }}
+      scores[c][k] = parseInt(picked.value, 10);
+    }}
+  }}
+  const judge = document.getElementById("judge").value.trim() || "anonymous";
+  const blob = new Blob([JSON.stringify({{panel_id: PANEL_ID, judge: judge, scores: scores}}, null, 1)],
+                        {{type: "application/json"}});
+  const a = document.createElement("a");
+  a.href = URL.createObjectURL(blob);
+  a.download = "scores-" + judge.replace(/[^A-Za-z0-9_-]/g, "_") + ".json";
+  document.body.appendChild(a); a.click(); a.remove();
+  document.getElementById("msg").textContent = "Saved.";
+}};
+</script></body></html>
+"""
+
+
+def _clip_block(clip_id: str, data_uri: str) -> str:
+    rows = []
+    for k in CRITERIA:
+        radios = " ".join(f'<label><input type="radio" name="{clip_id}-{k}" value="{v}"> {v}</label>' for v in range(1, 6))
+        rows.append(f"<fieldset><legend>{k}</legend>{radios}</fieldset>")
+    return (f'<div class="clip"><h2>Clip {html.escape(clip_id)}</h2>'
+            f'<video controls preload="metadata" src="{data_uri}"></video>{"".join(rows)}</div>')
+
+
+def make_panel(clips: List[str], out_dir: str, *, seed: Optional[int] = None) -> str:
+    """Writes out_dir/index.html (clips embedded, shuffled, anonymised) and out_dir/key.json.
+
+    Returns the page's path. Send judges only the page; keep the key for `tally`.
+    """
+    if len(clips) < 1:
+        raise InputError("panel needs at least one clip")
+    for clip in clips:
+        info = probe(clip)
+        if not info.has_video or info.is_image:
+            raise InputError(f"{clip}: not a video")
+    rng = random.Random(seed)
+    order = list(clips)
+    rng.shuffle(order)
+    names = [string.ascii_uppercase[i % 26] + (str(i // 26) if i >= 26 else "") for i in range(len(order))]
+    panel_id = uuid.UUID(int=rng.getrandbits(128)).hex
+    blocks = []
+    for name, clip in zip(names, order):
+        with open(clip, "rb") as f:
+            data = base64.b64encode(f.read()).decode("ascii")
+        blocks.append(_clip_block(name, f"data:video/mp4;base64,{data}"))
+    page = _PAGE.format(clips="\n".join(blocks), panel_id=json.dumps(panel_id), clip_ids=json.dumps(names),
+                        criteria=json.dumps(list(CRITERIA)))
+    os.makedirs(out_dir, exist_ok=True)
+    page_path = os.path.join(out_dir, PAGE_NAME)
+    with atomic_output(page_path) as tmp:
+        with open(tmp, "w", encoding="utf-8") as f:
+            f.write(page)
+    with atomic_output(os.path.join(out_dir, KEY_NAME)) as tmp:
+        with open(tmp, "w", encoding="utf-8") as f:
+            json.dump({"panel_id": panel_id, "clips": {n: os.path.abspath(c) for n, c in zip(names, order)}}, f, indent=1)
+    return page_path
+
+
+def _t_quantile_975(dof: int) -> float:
+    from scipy.stats import t
+
+    return float(t.ppf(0.975, dof))
+
+
+def tally(score_files: List[str], key_path: Optional[str] = None) -> Dict[str, Dict[str, dict]]:
+    """Mean opinion score per clip and criterion: {clip: {criterion: {n, mean, std, ci95}}}.
+
+    ci95 is the half-width of the 95% confidence interval of the mean (Student's t).
+    The key (default: key.json beside the first score file) maps the page's names to files.
+    """
+    if not score_files:
+        raise InputError("tally needs at least one score file")
+    key_path = key_path or os.path.join(os.path.dirname(os.path.abspath(score_files[0])), KEY_NAME)
+    check_readable(key_path, "panel key")
+    with open(key_path, encoding="utf-8") as f:
+        key = json.load(f)
+    collected: Dict[str, Dict[str, List[int]]] = {name: {k: [] for k in CRITERIA} for name in key["clips"]}
+    for path in score_files:
+        check_readable(path, "scores")
+        try:
+            with open(path, encoding="utf-8") as f:
+                doc = json.load(f)
+        except (json.JSONDecodeError, UnicodeDecodeError):
+            raise InputError(f"{path}: not a scores file (invalid JSON)") from None
+        if doc.get("panel_id") != key["panel_id"]:
+            raise InputError(f"{path}: scores from another panel (panel_id does not match {key_path})")
+        for name, scores in doc.get("scores", {}).items():
+            if name not in collected:
+                raise InputError(f"{path}: unknown clip {name!r}")
+            for k in CRITERIA:
+                value = scores.get(k)
+                if not isinstance(value, int) or not 1 <= value <= 5:
+                    raise InputError(f"{path}: clip {name} {k} score {value!r} is not 1-5")
+                collected[name][k].append(value)
+    out: Dict[str, Dict[str, dict]] = {}
+    for name, per in collected.items():
+        label = os.path.basename(key["clips"][name])
+        out[label] = {}
+        for k, values in per.items():
+            n = len(values)
+            mean = sum(values) / n if n else float("nan")
+            std = math.sqrt(sum((v - mean) ** 2 for v in values) / (n - 1)) if n > 1 else float("nan")
+            ci = _t_quantile_975(n - 1) * std / math.sqrt(n) if n > 1 else float("nan")
+            out[label][k] = {"n": n, "mean": round(mean, 3), "std": round(std, 3), "ci95": round(ci, 3)}
+    return out
+
+
+def format_tally(mos: Dict[str, Dict[str, dict]]) -> str:
+    lines = [f"{'clip':32} " + " ".join(f"{k + ' MOS':>18}" for k in CRITERIA) + "   judges"]
+    for clip, per in mos.items():
+        cells = " ".join(f"{per[k]['mean']:>8.2f} +- {per[k]['ci95']:<6.2f}" for k in CRITERIA)
+        lines.append(f"{clip:32} {cells}   {per[CRITERIA[0]]['n']}")
+    return "\n".join(lines)
+
+
+def panel_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="evaluate.py panel", formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+                                description="Write a blind rating page (one self-contained HTML file) for judges.")
+    p.add_argument("clips", nargs="+", help="the videos to rate")
+    p.add_argument("--out", required=True, help="folder for index.html (send it to judges) and key.json (keep it)")
+    p.add_argument("--seed", type=int, default=None, help="fix the random order")
+    p.add_argument("--quiet", action="store_true", help="print nothing on success")
+    return p
+
+
+def run_panel(args: argparse.Namespace) -> int:
+    page = make_panel(args.clips, args.out, seed=args.seed)
+    if not args.quiet:
+        print(f"wrote {page} (send it to the judges) and {os.path.join(args.out, KEY_NAME)} (keep it for tally)")
+    return 0
+
+
+def tally_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="evaluate.py tally", formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+                                description="Mean opinion scores with 95% confidence intervals from judges' files.")
+    p.add_argument("scores", nargs="+", help="the JSON files the judges sent back (globs are expanded)")
+    p.add_argument("--key", help="the panel's key.json (default: beside the first scores file)")
+    p.add_argument("--json", help="also write the scores to this JSON file")
+    p.add_argument("--quiet", action="store_true", help="print nothing")
+    return p
+
+
+def run_tally(args: argparse.Namespace) -> int:
+    files = [f for pattern in args.scores for f in (sorted(glob.glob(pattern)) or [pattern])]
+    files = [f for f in files if os.path.basename(f) != KEY_NAME]
+    mos = tally(files, args.key)
+    if args.json:
+        with atomic_output(args.json) as tmp:
+            with open(tmp, "w", encoding="utf-8") as f:
+                json.dump(mos, f, indent=1)
+    if not args.quiet:
+        print(format_tally(mos))
+    return 0
