@@ -23,6 +23,7 @@ from .media import MediaInfo, VideoReader, VideoWriter, atomic_output, check_rea
 from .pipeline import track_face
 
 MAX_LAG = 15  # frames searched either way for offsets
+DETREND_S = 0.6  # sound/mouth sync is judged on changes faster than this
 AUDIO_MAX_LAG_S = 0.5
 
 
@@ -160,7 +161,8 @@ def evaluate(*, video: str, reference: Optional[str] = None, audio: Optional[str
     envelope = None
     if info.has_audio:
         envelope = sound_envelope(video, info.fps, n_res)
-        lag, _, conf = metrics.best_lag(envelope, res_open, MAX_LAG)
+        width = max(3, int(round(DETREND_S * info.fps)))
+        lag, _, conf = metrics.best_lag(metrics.detrend(envelope, width), metrics.detrend(res_open, width), MAX_LAG)
         out["av_offset_frames"], out["av_sync_confidence"] = lag, conf
     out["offset_frames"], out["sync_confidence"] = out.get("av_offset_frames"), out.get("av_sync_confidence", 0.0)
 

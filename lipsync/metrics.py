@@ -31,6 +31,21 @@ def pearson(a: np.ndarray, b: np.ndarray, min_frames: int = 5) -> float:
     return float(np.corrcoef(a[m], b[m])[0, 1])
 
 
+def detrend(x: np.ndarray, width: int) -> np.ndarray:
+    """x minus its centred moving average over `width` frames (NaN kept): removes slow drifts
+    (loudness, head pose) that make spurious correlations at large lags."""
+    x = np.asarray(x, float)
+    nan = np.isnan(x)
+    if nan.all() or width < 2:
+        return x.copy()
+    filled = np.where(nan, np.nanmean(x), x)
+    kernel = np.ones(width) / width
+    trend = np.convolve(np.pad(filled, (width // 2, width - 1 - width // 2), mode="edge"), kernel, mode="valid")
+    out = filled - trend
+    out[nan] = np.nan
+    return out
+
+
 def lag_correlations(a: np.ndarray, b: np.ndarray, max_lag: int) -> Dict[int, float]:
     """corr(a[t + k], b[t]) for k in [-max_lag, max_lag] (NaN where undefined)."""
     return {k: pearson(a[k:], b) if k >= 0 else pearson(a, b[-k:]) for k in range(-max_lag, max_lag + 1)}
@@ -127,15 +142,27 @@ def sharpness(image: np.ndarray) -> float:
 def classify_openings(values: np.ndarray) -> np.ndarray:
     """'open' / 'closed' per frame from inner-lip openings, with a per-clip threshold.
 
-    The threshold sits 35% of the way from the clip's rest (5th percentile) to its wide
-    open (95th percentile) mouth, and never below 0.05 inter-ocular distances.
+    The threshold is Otsu's split of the clip's openings (the one that best separates two
+    groups), never below 0.05 inter-ocular distances: lips closer than that are closed.
     """
     finite = values[np.isfinite(values)]
     if finite.size == 0:
         return np.array(["none"] * len(values))
-    rest, peak = np.percentile(finite, 5), np.percentile(finite, 95)
-    threshold = max(0.05, rest + 0.35 * (peak - rest))
+    threshold = max(0.05, otsu_threshold(finite))
     return np.where(np.isnan(values), "none", np.where(values > threshold, "open", "closed"))
+
+
+def otsu_threshold(values: np.ndarray, bins: int = 64) -> float:
+    """The cut that maximises the between-group variance of `values` (Otsu 1979)."""
+    hist, edges = np.histogram(values, bins=bins)
+    centres = (edges[:-1] + edges[1:]) / 2
+    w0 = np.cumsum(hist)
+    w1 = w0[-1] - w0
+    s0 = np.cumsum(hist * centres)
+    m0 = s0 / np.maximum(w0, 1)
+    m1 = (s0[-1] - s0) / np.maximum(w1, 1)
+    between = w0 * w1 * (m0 - m1) ** 2
+    return float(edges[int(np.argmax(between[:-1])) + 1])
 
 
 CLOSED_LABELS = {"closed", "close", "rest", "sil", "silence", "m", "b", "p", "mbp", "pbm", "bmp", "bilabial"}
