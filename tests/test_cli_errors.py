@@ -154,3 +154,29 @@ def test_ctrl_c_leaves_no_output(outdir, media, tmp_path):
     assert proc.returncode == 130, err
     assert "interrupted" in err and "Traceback" not in err
     assert os.listdir(outdir) == []
+
+
+def test_evaluate_missing_video(tmp_path):
+    proc = run_script("evaluate.py", "--video", str(tmp_path / "gone.mp4"))
+    assert_clean_failure(proc, "gone.mp4", "not found")
+
+
+def test_evaluate_photo_is_not_a_video(media):
+    proc = run_script("evaluate.py", "--video", media["photo"])
+    assert_clean_failure(proc, "face.png", "not a video")
+
+
+def test_evaluate_side_by_side_needs_a_reference(media, tmp_path, cache_dir):
+    proc = run_script("evaluate.py", "--video", media["video"], "--side_by_side", str(tmp_path / "s.mp4"), "--quiet",
+                      env_extra={"LIPSYNC_CACHE_DIR": str(cache_dir)})
+    assert_clean_failure(proc, "--side_by_side needs --reference")
+    assert not (tmp_path / "s.mp4").exists()
+
+
+def test_tally_rejects_a_broken_scores_file(tmp_path, media):
+    out = tmp_path / "panel"
+    assert run_script("evaluate.py", "panel", media["video"], "--out", str(out), "--quiet").returncode == 0
+    broken = out / "scores-x.json"
+    broken.write_text("{not json")
+    proc = run_script("evaluate.py", "tally", str(broken))
+    assert_clean_failure(proc, "scores-x.json", "invalid JSON")
