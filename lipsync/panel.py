@@ -17,11 +17,13 @@ import math
 import os
 import random
 import string
+import subprocess
+import tempfile
 import uuid
 from typing import Dict, List, Optional
 
 from .errors import InputError
-from .media import atomic_output, check_readable, probe
+from .media import atomic_output, check_readable, ffmpeg_exe, probe
 
 CRITERIA = ("sync", "naturalness")
 KEY_NAME = "key.json"
@@ -41,12 +43,23 @@ button{{font-size:1.1em;padding:.5em 1.2em}}
 <b>naturalness</b> (does the face look real and undistorted?) from 1 (bad) to 5 (excellent).
 When every clip is scored, press the button and send the downloaded file back.</p>
 <p><label>Your name or initials: <input id="judge" size="20"></label></p>
+<div id="clips">
 {clips}
+</div>
 <button id="save">Download my scores</button> <span id="msg"></span>
 <script>
 const PANEL_ID = {panel_id};
 const CLIPS = {clip_ids};
 const CRITERIA = {criteria};
+(function shuffleForThisJudge() {{  // a fresh order for each judge, against order effects
+  const box = document.getElementById("clips");
+  const items = Array.from(box.children);
+  for (let i = items.length - 1; i > 0; i--) {{
+    const j = Math.floor(Math.random() * (i + 1));
+    [items[i], items[j]] = [items[j], items[i]];
+  }}
+  items.forEach(el => box.appendChild(el));
+}})();
 document.getElementById("save").onclick = function () {{
   const scores = {{}};
   for (const c of CLIPS) {{
@@ -79,8 +92,25 @@ def _clip_block(clip_id: str, data_uri: str) -> str:
             f'<video controls preload="metadata" src="{data_uri}"></video>{"".join(rows)}</div>')
 
 
+def _playable_mp4(clip: str) -> str:
+    """The clip as base64 H.264/AAC MP4 that browsers play (re-encoded unless it is already .mp4)."""
+    if clip.lower().endswith((".mp4", ".m4v")):
+        with open(clip, "rb") as f:
+            return base64.b64encode(f.read()).decode("ascii")
+    with tempfile.TemporaryDirectory(prefix="lipsync-panel-") as work:
+        out = os.path.join(work, "clip.mp4")
+        proc = subprocess.run([ffmpeg_exe(), "-hide_banner", "-nostdin", "-loglevel", "error", "-i", clip,
+                               "-c:v", "libx264", "-crf", "18", "-pix_fmt", "yuv420p", "-vf", "pad=ceil(iw/2)*2:ceil(ih/2)*2",
+                               "-c:a", "aac", "-b:a", "192k", "-movflags", "+faststart", out], capture_output=True)
+        if proc.returncode != 0:
+            raise InputError(f"{clip}: could not convert it to MP4 for the page")
+        with open(out, "rb") as f:
+            return base64.b64encode(f.read()).decode("ascii")
+
+
 def make_panel(clips: List[str], out_dir: str, *, seed: Optional[int] = None) -> str:
-    """Writes out_dir/index.html (clips embedded, shuffled, anonymised) and out_dir/key.json.
+    """Writes out_dir/index.html (clips embedded, anonymised, shown in a new random order to
+    each judge) and out_dir/key.json.
 
     Returns the page's path. Send judges only the page; keep the key for `tally`.
     """
@@ -95,11 +125,7 @@ def make_panel(clips: List[str], out_dir: str, *, seed: Optional[int] = None) ->
     rng.shuffle(order)
     names = [string.ascii_uppercase[i % 26] + (str(i // 26) if i >= 26 else "") for i in range(len(order))]
     panel_id = uuid.UUID(int=rng.getrandbits(128)).hex
-    blocks = []
-    for name, clip in zip(names, order):
-        with open(clip, "rb") as f:
-            data = base64.b64encode(f.read()).decode("ascii")
-        blocks.append(_clip_block(name, f"data:video/mp4;base64,{data}"))
+    blocks = [_clip_block(name, f"data:video/mp4;base64,{_playable_mp4(clip)}") for name, clip in zip(names, order)]
     page = _PAGE.format(clips="\n".join(blocks), panel_id=json.dumps(panel_id), clip_ids=json.dumps(names),
                         criteria=json.dumps(list(CRITERIA)))
     os.makedirs(out_dir, exist_ok=True)
