@@ -81,7 +81,9 @@ class Detector:
         path = os.path.join(models_dir(), "shape_predictor_68_face_landmarks.dat")
         self._predictor = dlib.shape_predictor(path)
 
-    def detect(self, gray: np.ndarray) -> List[Box]:
+    def detect(self, gray: np.ndarray, face_size: Optional[float] = None) -> List[Box]:
+        """Face boxes in `gray`. `face_size`: the expected face width in pixels, when known
+        from tracking, lets a detector work on a smaller image."""
         raise NotImplementedError
 
     def landmarks(self, gray: np.ndarray, box: Box) -> np.ndarray:
@@ -89,16 +91,24 @@ class Detector:
         return np.array([[p.x, p.y] for p in shape.parts()], np.float32)
 
 
+def _search_side(gray: np.ndarray, max_side: int, face_size: Optional[float], min_face: int) -> int:
+    """Longest image side to detect at: `max_side`, or less when the face is known to be big."""
+    if not face_size:
+        return max_side
+    return int(min(max_side, max(gray.shape[:2]) * 1.3 * min_face / face_size))
+
+
 class HogDetector(Detector):
     name = "hog"
     max_side = 480
+    min_face = 80  # the HOG detector's window: smaller faces are missed
 
     def __init__(self):
         super().__init__()
         self._detector = self._dlib.get_frontal_face_detector()
 
-    def detect(self, gray: np.ndarray) -> List[Box]:
-        small, scale = _downscale(gray, self.max_side)
+    def detect(self, gray: np.ndarray, face_size: Optional[float] = None) -> List[Box]:
+        small, scale = _downscale(gray, _search_side(gray, self.max_side, face_size, self.min_face))
         rects = self._detector(small, 0)
         if len(rects) == 0:
             rects = self._detector(small, 1)
@@ -114,8 +124,10 @@ class CnnDetector(Detector):
         super().__init__()
         self._detector = self._dlib.cnn_face_detection_model_v1(os.path.join(models_dir(), "mmod_human_face_detector.dat"))
 
-    def detect(self, gray: np.ndarray) -> List[Box]:
-        small, scale = _downscale(gray, self.max_side)
+    min_face = 80
+
+    def detect(self, gray: np.ndarray, face_size: Optional[float] = None) -> List[Box]:
+        small, scale = _downscale(gray, _search_side(gray, self.max_side, face_size, self.min_face))
         rects = [d.rect for d in self._detector(small, 0)]
         return [(int(r.left() / scale), int(r.top() / scale), int(r.right() / scale), int(r.bottom() / scale))
                 for r in rects]
@@ -147,7 +159,7 @@ class FaceAlignmentDetector(Detector):
         kind = getattr(face_alignment.LandmarksType, "TWO_D", None) or face_alignment.LandmarksType._2D
         self._fa = face_alignment.FaceAlignment(kind, device="cpu", flip_input=False)
 
-    def detect(self, gray: np.ndarray) -> List[Box]:
+    def detect(self, gray: np.ndarray, face_size: Optional[float] = None) -> List[Box]:
         rgb = cv2.cvtColor(gray, cv2.COLOR_GRAY2RGB)
         boxes = self._fa.face_detector.detect_from_image(rgb[..., ::-1].copy())
         return [tuple(int(v) for v in b[:4]) for b in boxes]
@@ -239,7 +251,8 @@ class FaceTracker:
         if not due and not self._still_there(gray):
             due = True  # the face changed or left between detections
         if due:
-            box = self._choose(self.detector.detect(gray))
+            size = None if self._box is None else float(self._box[2] - self._box[0])
+            box = self._choose(self.detector.detect(gray, size))
             self._since_detect = 0
             if box is not None:
                 self._box, self._anchor = box, None

@@ -47,16 +47,26 @@ def detrend(x: np.ndarray, width: int) -> np.ndarray:
 
 
 def lag_correlations(a: np.ndarray, b: np.ndarray, max_lag: int) -> Dict[int, float]:
-    """corr(a[t + k], b[t]) for k in [-max_lag, max_lag] (NaN where undefined)."""
-    return {k: pearson(a[k:], b) if k >= 0 else pearson(a, b[-k:]) for k in range(-max_lag, max_lag + 1)}
+    """corr(a[t + k], b[t]) for k in [-max_lag, max_lag] (NaN where undefined).
+
+    Every lag is judged on the same frames t in [max_lag, n - max_lag), so that no lag
+    wins by being measured on fewer, luckier frames.
+    """
+    n = min(len(a), len(b))
+    a, b = np.asarray(a[:n], float), np.asarray(b[:n], float)
+    t = np.arange(max_lag, n - max_lag)
+    return {k: pearson(a[t + k], b[t]) for k in range(-max_lag, max_lag + 1)}
 
 
 def best_lag(a: np.ndarray, b: np.ndarray, max_lag: int = 15) -> Tuple[Optional[int], float, float]:
     """(lag, correlation at that lag, confidence) of the best alignment of `a` to `b`.
 
+    Lags up to `max_lag` are tried, fewer on short series (at most a seventh of their
+    length: the rhythm of syllables repeats and long lags on few frames mislead).
     Confidence is the peak correlation minus the median over all lags tried (as SyncNet
     reports it): near 0 means no clear alignment.
     """
+    max_lag = max(1, min(max_lag, min(len(a), len(b)) // 7))
     corr = {k: v for k, v in lag_correlations(a, b, max_lag).items() if not np.isnan(v)}
     if not corr:
         return None, float("nan"), 0.0

@@ -184,24 +184,26 @@ def _piecewise_affine_map(src: np.ndarray, dst: np.ndarray, triangles: np.ndarra
     Pixels outside every triangle map to themselves. Collapsed triangles (a mouth
     closing) are simply skipped; they cover no output pixel.
     """
+    offset = np.array([x0, y0])
+    d = dst[triangles] - offset  # (m, 3, 2)
+    area = (d[:, 1, 0] - d[:, 0, 0]) * (d[:, 2, 1] - d[:, 0, 1]) - (d[:, 2, 0] - d[:, 0, 0]) * (d[:, 1, 1] - d[:, 0, 1])
+    keep = np.abs(area) >= 1e-3
+    # per triangle, the affine map taking its dst corners to its src corners: [x y 1] @ M = src
+    corners = np.concatenate([d[keep], np.ones((int(keep.sum()), 3, 1))], axis=2)
+    affines = np.zeros((len(triangles), 3, 2), np.float32)
+    affines[keep] = np.linalg.solve(corners, src[triangles[keep]] - offset)
     label = np.full((h, w), -1, np.int32)
-    affines = np.zeros((len(triangles), 2, 3), np.float32)
-    offset = np.array([x0, y0], np.float32)
-    for k, tri in enumerate(triangles):
-        d = (dst[tri] - offset).astype(np.float32)
-        area = (d[1, 0] - d[0, 0]) * (d[2, 1] - d[0, 1]) - (d[2, 0] - d[0, 0]) * (d[1, 1] - d[0, 1])
-        if abs(area) < 1e-3:
-            continue
-        affines[k] = cv2.getAffineTransform(d, (src[tri] - offset).astype(np.float32))
-        cv2.fillConvexPoly(label, np.round(d * 16).astype(np.int32), k, lineType=cv2.LINE_8, shift=4)
+    fixed_point = np.round(d * 16).astype(np.int32)
+    for k in np.flatnonzero(keep):
+        cv2.fillConvexPoly(label, fixed_point[k], int(k), lineType=cv2.LINE_8, shift=4)
     yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
     inside = label >= 0
     a = affines[label[inside]]
     out = np.stack([xx, yy], axis=-1)
     px, py = xx[inside], yy[inside]
-    out[inside, 0] = a[:, 0, 0] * px + a[:, 0, 1] * py + a[:, 0, 2]
-    out[inside, 1] = a[:, 1, 0] * px + a[:, 1, 1] * py + a[:, 1, 2]
-    return out + offset
+    out[inside, 0] = a[:, 0, 0] * px + a[:, 1, 0] * py + a[:, 2, 0]
+    out[inside, 1] = a[:, 0, 1] * px + a[:, 1, 1] * py + a[:, 2, 1]
+    return out + offset.astype(np.float32)
 
 
 class WarpRenderer:
