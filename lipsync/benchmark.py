@@ -7,7 +7,6 @@ unchanged: the floor any method must beat.
 """
 from __future__ import annotations
 
-import argparse
 import os
 import shlex
 import subprocess
@@ -18,12 +17,13 @@ from typing import List, Optional
 
 import cv2
 import numpy as np
+from tqdm import tqdm
 
 from . import metrics
 from .errors import InputError
 from .evaluation import evaluate
 from .face import TrackSettings
-from .media import VideoReader, atomic_output, ffmpeg_exe, probe
+from .media import VideoReader, ffmpeg_exe, probe, write_file
 from .pipeline import track_face
 
 MODES = ("speech", "silent", "image")
@@ -132,8 +132,12 @@ def markdown_table(rows: List[dict], command: str) -> str:
             f"Command: `{command}`\n\n" + "\n".join(lines) + "\n")
 
 
-def benchmark(clips_dir: str, out_md: str, *, modes=("speech",), extra_args=None, quiet=False) -> List[dict]:
-    """Runs the dub test over every video in `clips_dir` and writes the table to `out_md`."""
+def benchmark(clips_dir: str, out_md: str, *, modes=("speech",), extra_args=None, quiet=False,
+              command: Optional[str] = None) -> List[dict]:
+    """Runs the dub test over every video in `clips_dir` and writes the table to `out_md`.
+
+    `command` is the command line quoted in the table (default: the equivalent evaluate.py call).
+    """
     if not os.path.isdir(clips_dir):
         raise InputError(f"{clips_dir}: not a folder of clips")
     clips = sorted(os.path.join(clips_dir, f) for f in os.listdir(clips_dir) if f.lower().endswith(VIDEO_EXTENSIONS))
@@ -143,38 +147,12 @@ def benchmark(clips_dir: str, out_md: str, *, modes=("speech",), extra_args=None
         if mode not in MODES:
             raise InputError(f"unknown mode {mode!r} (choose from {', '.join(MODES)})")
     rows = []
-    from tqdm import tqdm
-
     for clip in tqdm(clips, desc="benchmark", unit="clip", disable=quiet):
         for mode in modes:
             try:
                 rows.append(dub_test(clip, mode, extra_args))
             except InputError as exc:
                 rows.append({"clip": os.path.basename(clip), "mode": mode, "seconds": 0, "error": str(exc)})
-    command = "python evaluate.py benchmark " + " ".join(shlex.quote(a) for a in sys.argv[2:]) if len(sys.argv) > 2 else \
-        f"python evaluate.py benchmark {clips_dir} --out {out_md}"
-    os.makedirs(os.path.dirname(os.path.abspath(out_md)), exist_ok=True)
-    with atomic_output(out_md) as tmp:
-        with open(tmp, "w", encoding="utf-8") as f:
-            f.write(markdown_table(rows, command))
+    command = command or f"python evaluate.py benchmark {shlex.quote(clips_dir)} --out {shlex.quote(out_md)}"
+    write_file(out_md, markdown_table(rows, command))
     return rows
-
-
-def benchmark_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="evaluate.py benchmark", formatter_class=argparse.ArgumentDefaultsHelpFormatter,
-                                description="Run the dub test with lip_sync.py over every clip in a folder.")
-    p.add_argument("clips_dir", help="folder of talking-face videos with their own speech")
-    p.add_argument("--out", default="docs/BENCHMARKS.md", help="markdown file to write")
-    p.add_argument("--modes", default="speech", help="comma-separated: speech, silent, image")
-    p.add_argument("--extra", default="", help="extra arguments for lip_sync.py, e.g. \"--model warp\"")
-    p.add_argument("--quiet", action="store_true", help="no progress bar or table")
-    return p
-
-
-def run_benchmark(args: argparse.Namespace) -> int:
-    rows = benchmark(args.clips_dir, args.out, modes=[m.strip() for m in args.modes.split(",") if m.strip()],
-                     extra_args=shlex.split(args.extra), quiet=args.quiet)
-    if not args.quiet:
-        with open(args.out, encoding="utf-8") as f:
-            print(f.read())
-    return 0 if all("error" not in r for r in rows) else 1

@@ -143,29 +143,101 @@ def evaluate_parser() -> argparse.ArgumentParser:
 
 
 def _evaluate(args: argparse.Namespace) -> int:
-    import json
-
     from .evaluation import evaluate, format_report
-    from .media import atomic_output
 
     result = evaluate(video=args.video, reference=args.reference, audio=args.audio, annotations=args.annotations,
                       plot=args.plot, side_by_side=args.side_by_side, detector=args.detector, quiet=args.quiet)
-    if args.json:
-        with atomic_output(args.json) as tmp:
-            with open(tmp, "w", encoding="utf-8") as f:
-                json.dump(result, f, indent=1)
+    _maybe_json(args.json, result)
     if not args.quiet:
         print(format_report(result))
     return 0
 
 
+def _maybe_json(path: Optional[str], obj) -> None:
+    if path:
+        import json
+
+        from .media import write_file
+
+        write_file(path, json.dumps(obj, indent=1))
+
+
+def panel_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="evaluate.py panel", formatter_class=FORMATTER,
+                                description="Write a blind rating page (one self-contained HTML file) for judges.")
+    p.add_argument("clips", nargs="+", help="the videos to rate")
+    p.add_argument("--out", required=True, help="folder for index.html (send it to judges) and key.json (keep it)")
+    p.add_argument("--seed", type=int, default=None, help="fix the clip names' assignment")
+    p.add_argument("--quiet", action="store_true", help="print nothing on success")
+    return p
+
+
+def _panel(args: argparse.Namespace) -> int:
+    import os
+
+    from .panel import KEY_NAME, make_panel
+
+    page = make_panel(args.clips, args.out, seed=args.seed)
+    if not args.quiet:
+        print(f"wrote {page} (send it to the judges) and {os.path.join(args.out, KEY_NAME)} (keep it for tally)")
+    return 0
+
+
+def tally_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="evaluate.py tally", formatter_class=FORMATTER,
+                                description="Mean opinion scores with 95% confidence intervals from judges' files.")
+    p.add_argument("scores", nargs="+", help="the JSON files the judges sent back (globs are expanded)")
+    p.add_argument("--key", help="the panel's key.json (default: beside the first scores file)")
+    p.add_argument("--json", help="also write the scores to this JSON file")
+    p.add_argument("--quiet", action="store_true", help="print nothing")
+    return p
+
+
+def _tally(args: argparse.Namespace) -> int:
+    import glob
+    import os
+
+    from .panel import KEY_NAME, format_tally, tally
+
+    files = [f for pattern in args.scores for f in (sorted(glob.glob(pattern)) or [pattern])]
+    mos = tally([f for f in files if os.path.basename(f) != KEY_NAME], args.key)
+    _maybe_json(args.json, mos)
+    if not args.quiet:
+        print(format_tally(mos))
+    return 0
+
+
+def benchmark_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="evaluate.py benchmark", formatter_class=FORMATTER,
+                                description="Run the dub test with lip_sync.py over every clip in a folder.")
+    p.add_argument("clips_dir", help="folder of talking-face videos with their own speech")
+    p.add_argument("--out", default="docs/BENCHMARKS.md", help="markdown file to write")
+    p.add_argument("--modes", default="speech", help="comma-separated: speech, silent, image")
+    p.add_argument("--extra", default="", help="extra arguments for lip_sync.py, e.g. \"--model warp\"")
+    p.add_argument("--quiet", action="store_true", help="no progress bar or table")
+    return p
+
+
+def _benchmark(args: argparse.Namespace) -> int:
+    import shlex
+
+    from .benchmark import benchmark
+
+    command = (f"python evaluate.py benchmark {shlex.quote(args.clips_dir)} --out {shlex.quote(args.out)} "
+               f"--modes {args.modes}" + (f" --extra {shlex.quote(args.extra)}" if args.extra else ""))
+    rows = benchmark(args.clips_dir, args.out, modes=[m.strip() for m in args.modes.split(",") if m.strip()],
+                     extra_args=shlex.split(args.extra), quiet=args.quiet, command=command)
+    if not args.quiet:
+        with open(args.out, encoding="utf-8") as f:
+            print(f.read())
+    return 0 if all("error" not in r for r in rows) else 1
+
+
 def evaluate_main(argv: Optional[List[str]] = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
-    if argv and argv[0] in ("panel", "tally", "benchmark"):
-        from . import panel, benchmark
-
-        mains = {"panel": (panel.panel_parser, panel.run_panel), "tally": (panel.tally_parser, panel.run_tally),
-                 "benchmark": (benchmark.benchmark_parser, benchmark.run_benchmark)}
-        make_parser, main = mains[argv[0]]
+    subcommands = {"panel": (_panel, panel_parser), "tally": (_tally, tally_parser),
+                   "benchmark": (_benchmark, benchmark_parser)}
+    if argv and argv[0] in subcommands:
+        main, make_parser = subcommands[argv[0]]
         return _run(main, make_parser(), argv[1:])
     return _run(_evaluate, evaluate_parser(), argv)

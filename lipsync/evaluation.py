@@ -19,7 +19,7 @@ from . import audio as audio_lib
 from . import metrics
 from .errors import InputError
 from .face import TrackSettings
-from .media import MediaInfo, VideoReader, VideoWriter, atomic_output, check_readable, probe
+from .media import MediaInfo, VideoReader, VideoWriter, atomic_output, check_readable, probe, write_file
 from .pipeline import track_face
 
 MAX_LAG = 15  # frames searched either way for offsets
@@ -140,10 +140,8 @@ def write_plot(path: str, res_open: np.ndarray, ref_open: Optional[np.ndarray], 
     sheet = np.vstack(panels)
     cv2.putText(sheet, f"{len(res_open)} frames, {len(res_open) / fps:.1f} s", (width - 200, sheet.shape[0] - 8),
                 cv2.FONT_HERSHEY_SIMPLEX, 0.5, (0, 0, 0), 1, cv2.LINE_AA)
-    with atomic_output(path) as tmp:
-        ok, buf = cv2.imencode(".png", sheet)
-        with open(tmp, "wb") as f:
-            f.write(buf.tobytes())
+    ok, buf = cv2.imencode(".png", sheet)
+    write_file(path, buf.tobytes())
 
 
 def evaluate(*, video: str, reference: Optional[str] = None, audio: Optional[str] = None,

@@ -228,6 +228,13 @@ def atomic_output(path: str) -> Iterator[str]:
         raise
 
 
+def write_file(path: str, data) -> None:
+    """Writes `data` (str as UTF-8, or bytes) to `path` atomically (see atomic_output)."""
+    with atomic_output(path) as tmp:
+        with open(tmp, "wb") as f:
+            f.write(data.encode("utf-8") if isinstance(data, str) else data)
+
+
 class VideoWriter:
     """Encodes BGR frames with x264 (yuv420p) and muxes a sound track, in one ffmpeg process.
 

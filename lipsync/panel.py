@@ -8,9 +8,7 @@ intervals.
 """
 from __future__ import annotations
 
-import argparse
 import base64
-import glob
 import html
 import json
 import math
@@ -23,7 +21,7 @@ import uuid
 from typing import Dict, List, Optional
 
 from .errors import InputError
-from .media import atomic_output, check_readable, ffmpeg_exe, probe
+from .media import check_readable, ffmpeg_exe, probe, write_file
 
 CRITERIA = ("sync", "naturalness")
 KEY_NAME = "key.json"
@@ -130,12 +128,9 @@ def make_panel(clips: List[str], out_dir: str, *, seed: Optional[int] = None) ->
                         criteria=json.dumps(list(CRITERIA)))
     os.makedirs(out_dir, exist_ok=True)
     page_path = os.path.join(out_dir, PAGE_NAME)
-    with atomic_output(page_path) as tmp:
-        with open(tmp, "w", encoding="utf-8") as f:
-            f.write(page)
-    with atomic_output(os.path.join(out_dir, KEY_NAME)) as tmp:
-        with open(tmp, "w", encoding="utf-8") as f:
-            json.dump({"panel_id": panel_id, "clips": {n: os.path.abspath(c) for n, c in zip(names, order)}}, f, indent=1)
+    write_file(page_path, page)
+    key = {"panel_id": panel_id, "clips": {n: os.path.abspath(c) for n, c in zip(names, order)}}
+    write_file(os.path.join(out_dir, KEY_NAME), json.dumps(key, indent=1))
     return page_path
 
 
@@ -194,43 +189,3 @@ def format_tally(mos: Dict[str, Dict[str, dict]]) -> str:
         cells = " ".join(f"{per[k]['mean']:>8.2f} +- {per[k]['ci95']:<6.2f}" for k in CRITERIA)
         lines.append(f"{clip:32} {cells}   {per[CRITERIA[0]]['n']}")
     return "\n".join(lines)
-
-
-def panel_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="evaluate.py panel", formatter_class=argparse.ArgumentDefaultsHelpFormatter,
-                                description="Write a blind rating page (one self-contained HTML file) for judges.")
-    p.add_argument("clips", nargs="+", help="the videos to rate")
-    p.add_argument("--out", required=True, help="folder for index.html (send it to judges) and key.json (keep it)")
-    p.add_argument("--seed", type=int, default=None, help="fix the random order")
-    p.add_argument("--quiet", action="store_true", help="print nothing on success")
-    return p
-
-
-def run_panel(args: argparse.Namespace) -> int:
-    page = make_panel(args.clips, args.out, seed=args.seed)
-    if not args.quiet:
-        print(f"wrote {page} (send it to the judges) and {os.path.join(args.out, KEY_NAME)} (keep it for tally)")
-    return 0
-
-
-def tally_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="evaluate.py tally", formatter_class=argparse.ArgumentDefaultsHelpFormatter,
-                                description="Mean opinion scores with 95% confidence intervals from judges' files.")
-    p.add_argument("scores", nargs="+", help="the JSON files the judges sent back (globs are expanded)")
-    p.add_argument("--key", help="the panel's key.json (default: beside the first scores file)")
-    p.add_argument("--json", help="also write the scores to this JSON file")
-    p.add_argument("--quiet", action="store_true", help="print nothing")
-    return p
-
-
-def run_tally(args: argparse.Namespace) -> int:
-    files = [f for pattern in args.scores for f in (sorted(glob.glob(pattern)) or [pattern])]
-    files = [f for f in files if os.path.basename(f) != KEY_NAME]
-    mos = tally(files, args.key)
-    if args.json:
-        with atomic_output(args.json) as tmp:
-            with open(tmp, "w", encoding="utf-8") as f:
-                json.dump(mos, f, indent=1)
-    if not args.quiet:
-        print(format_tally(mos))
-    return 0
