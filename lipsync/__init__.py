@@ -1,6 +1,8 @@
 """lipsync: offline, CPU-first lip-sync toolkit."""
 from .errors import InputError, LipSyncError, MissingBackendError, NoFaceError, OutputError
 
+__all__ = ["InputError", "LipSyncError", "MissingBackendError", "NoFaceError", "OutputError", "lip_sync"]
+
 __version__ = "0.1.0"
 
 

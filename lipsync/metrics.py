@@ -11,7 +11,7 @@ from typing import Dict, Optional, Tuple
 import cv2
 import numpy as np
 
-from .face import INNER_LIP, MOUTH, STABLE, inter_ocular, mouth_opening
+from .face import MOUTH, STABLE, inter_ocular, mouth_opening
 
 PSNR_CAP_DB = 100.0  # identical frames
 

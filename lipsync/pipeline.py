@@ -14,13 +14,13 @@ import logging
 import os
 import tempfile
 import time
-from typing import Iterator, Optional, Sequence, Tuple
+from typing import Optional, Sequence, Tuple
 
 import numpy as np
 from tqdm import tqdm
 
 from . import audio as audio_lib
-from .errors import InputError, LipSyncError, OutputError
+from .errors import InputError, OutputError
 from .face import (FaceTracker, TrackSettings, load_cached_track, mouth_opening, require_faces,
                    save_cached_track, smooth_track, track_cache_path)
 from .media import (DEFAULT_CRF, MediaInfo, VideoReader, VideoWriter, atomic_output, check_readable, probe,

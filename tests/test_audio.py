@@ -106,7 +106,6 @@ def test_load_audio_rejects_a_silent_video(media):
 
 
 def test_frame_envelope_follows_loudness():
-    sr = 16000
     wav = speechlike(2.0)
     mel = audio.melspectrogram(wav)
     env = audio.frame_envelope(mel, 25, 50, audio.mel_band(300, 2500))

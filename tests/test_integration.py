@@ -1,12 +1,10 @@
 """End to end on the real clips of ../shared/data (skipped when absent)."""
-import os
-
 import numpy as np
 import pytest
 
 from lipsync import face, media, pipeline
 
-from conftest import SHARED_DATA, shared_clip
+from conftest import shared_clip
 
 pytestmark = pytest.mark.integration
 

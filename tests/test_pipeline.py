@@ -85,7 +85,6 @@ def test_face_track_is_cached(tmp_path, media, cache_dir, monkeypatch):
 
 
 def test_frames_without_a_face_pass_through(tmp_path, cache_dir):
-    import cv2
     from conftest import encode_frames, moving_face_frames
 
     frames = moving_face_frames(30)
