@@ -12,8 +12,10 @@ import glob
 import os
 import re
 import shutil
+import signal
 import subprocess
 import tempfile
+import threading
 import uuid
 from typing import Iterator, List, Optional
 
@@ -195,6 +197,36 @@ def batched(iterable, size: int) -> Iterator[List]:
         yield batch
 
 
+_ENCODERS: dict = {}  # temporary output path -> the ffmpeg process still writing it
+
+
+@contextlib.contextmanager
+def _signals_deferred() -> Iterator[None]:
+    """Holds Ctrl-C (SIGINT) and SIGTERM back for a few statements, then delivers them.
+
+    Used so that a child process is never started without its handle being stored (an
+    orphaned encoder would finish writing a file after the cleanup). Python runs signal
+    handlers between bytecodes, so a signal that arrived just before is held too.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    held = []
+    previous = {sig: signal.signal(sig, lambda signum, frame: held.append(signum))
+                for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+        if held:
+            handler = previous[held[0]]
+            if callable(handler):
+                handler(held[0], None)  # the default SIGINT handler raises KeyboardInterrupt here
+            else:
+                os.kill(os.getpid(), held[0])
+
+
 @contextlib.contextmanager
 def atomic_output(path: str) -> Iterator[str]:
     """Yields a temporary path beside `path`; renames it to `path` only on success.
@@ -221,11 +253,19 @@ def atomic_output(path: str) -> Iterator[str]:
         os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600 files; give the usual mode
         os.replace(tmp, path)
     except BaseException:
+        for tmp_path in [p for p in _ENCODERS if p.startswith(prefix)]:  # an encoder could still write it
+            _stop(_ENCODERS.pop(tmp_path))
         # by prefix, so that a Ctrl-C landing just after mkstemp leaves nothing either
         for leftover in glob.glob(glob.escape(prefix) + "*"):
             with contextlib.suppress(OSError):
                 os.remove(leftover)
         raise
+
+
+def _stop(proc: subprocess.Popen) -> None:
+    with contextlib.suppress(Exception):
+        proc.kill()
+        proc.wait()
 
 
 def write_file(path: str, data) -> None:
@@ -257,7 +297,9 @@ class VideoWriter:
             cmd += ["-f", "mp4"]
         cmd.append(path)
         self._errlog = tempfile.TemporaryFile()
-        self._proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stderr=self._errlog)
+        with _signals_deferred():
+            self._proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stderr=self._errlog)
+            _ENCODERS[path] = self._proc
         self.frames_written = 0
 
     def write(self, frame: np.ndarray) -> None:
@@ -279,14 +321,15 @@ class VideoWriter:
         if self._proc.stdin and not self._proc.stdin.closed:
             with contextlib.suppress(BrokenPipeError):
                 self._proc.stdin.close()
-        if self._proc.wait() != 0:
+        code = self._proc.wait()
+        _ENCODERS.pop(self.path, None)
+        if code != 0:
             self._fail()
         self._errlog.close()
 
     def abort(self) -> None:
-        with contextlib.suppress(Exception):
-            self._proc.kill()
-            self._proc.wait()
+        _stop(self._proc)
+        _ENCODERS.pop(self.path, None)
         self._errlog.close()
 
     def __enter__(self):
