@@ -53,9 +53,8 @@ def read_annotations(path: str) -> Dict[int, str]:
     return out
 
 
-def sound_envelope(path: str, fps: float, n_frames: int) -> np.ndarray:
-    """Log-mel level of the whole speech band around each video frame of `path`'s sound."""
-    mel = audio_lib.melspectrogram(audio_lib.load_audio(path))
+def sound_envelope(mel: np.ndarray, fps: float, n_frames: int) -> np.ndarray:
+    """Log-mel level of the whole speech band around each video frame; mel: (80, n_steps)."""
     return audio_lib.frame_envelope(mel, fps, n_frames, slice(0, audio_lib.N_MELS))
 
 
@@ -156,9 +155,10 @@ def evaluate(*, video: str, reference: Optional[str] = None, audio: Optional[str
     res_open = metrics.openings(res_track)
     out: dict = {"video": video, "frames": n_res, "fps": info.fps,
                  "frames_without_face": int(np.isnan(res_track[:, 0, 0]).sum())}
-    envelope = None
+    envelope = mel_res = None
     if info.has_audio:
-        envelope = sound_envelope(video, info.fps, n_res)
+        mel_res = audio_lib.melspectrogram(audio_lib.load_audio(video))
+        envelope = sound_envelope(mel_res, info.fps, n_res)
         width = max(3, int(round(DETREND_S * info.fps)))
         lag, _, conf = metrics.best_lag(metrics.detrend(envelope, width), metrics.detrend(res_open, width), MAX_LAG)
         out["av_offset_frames"], out["av_sync_confidence"] = lag, conf
@@ -189,7 +189,6 @@ def evaluate(*, video: str, reference: Optional[str] = None, audio: Optional[str
     if audio:
         if not info.has_audio:
             raise InputError(f"{video}: has no sound track to compare with {audio}")
-        mel_res = audio_lib.melspectrogram(audio_lib.load_audio(video))
         mel_drv = audio_lib.melspectrogram(audio_lib.load_audio(audio))
         out["audio_similarity"] = metrics.log_mel_similarity(mel_res, mel_drv)
         steps = int(AUDIO_MAX_LAG_S * audio_lib.MEL_FRAMES_PER_SECOND)

@@ -20,6 +20,7 @@ import numpy as np
 from tqdm import tqdm
 
 from . import audio as audio_lib
+from . import metrics
 from .errors import InputError, OutputError
 from .face import (FaceTracker, TrackSettings, load_cached_track, mouth_opening, require_faces,
                    save_cached_track, smooth_track, track_cache_path)
@@ -252,8 +253,7 @@ def lip_sync(*, video_path: str, audio_path: Optional[str] = None, text: Optiona
         n_source = len(track.landmarks)
         n_out = audio_lib.frame_count(len(wav), rate_out)
         points_all = track.landmarks if nosmooth else smooth_track(track.landmarks, SMOOTH_SIGMA)
-        openings_src = np.array([mouth_opening(p) if not np.isnan(p[0, 0]) else np.nan for p in track.landmarks])
-        calibration = calibrate(openings_src)
+        calibration = calibrate(metrics.openings(track.landmarks))
         openings = plan_openings(wav, rate_out, n_out, calibration)
         renderer = WarpRenderer(track.exemplar, pads=pads)
         log.info("calibration %s, exemplar %s", calibration, "own" if track.exemplar is not None else "synthetic")
