@@ -91,46 +91,46 @@ class Detector:
         return np.array([[p.x, p.y] for p in shape.parts()], np.float32)
 
 
-def _search_side(gray: np.ndarray, max_side: int, face_size: Optional[float], min_face: int) -> int:
-    """Longest image side to detect at: `max_side`, or less when the face is known to be big."""
-    if not face_size:
-        return max_side
-    return int(min(max_side, max(gray.shape[:2]) * 1.3 * min_face / face_size))
+class DlibDetector(Detector):
+    """A dlib detector run on a downscaled frame: no larger than `max_side`, and smaller still
+    when tracking says the face is big (the detector needs only about `min_face` pixels)."""
 
-
-class HogDetector(Detector):
-    name = "hog"
     max_side = 480
-    min_face = 80  # the HOG detector's window: smaller faces are missed
+    min_face = 80  # dlib's HOG and MMOD windows: smaller faces are missed
+
+    def _rects(self, small: np.ndarray) -> list:
+        raise NotImplementedError
+
+    def detect(self, gray: np.ndarray, face_size: Optional[float] = None) -> List[Box]:
+        side = self.max_side
+        if face_size:
+            side = int(min(side, max(gray.shape[:2]) * 1.3 * self.min_face / face_size))
+        small, scale = _downscale(gray, side)
+        return [(int(r.left() / scale), int(r.top() / scale), int(r.right() / scale), int(r.bottom() / scale))
+                for r in self._rects(small)]
+
+
+class HogDetector(DlibDetector):
+    name = "hog"
 
     def __init__(self):
         super().__init__()
         self._detector = self._dlib.get_frontal_face_detector()
 
-    def detect(self, gray: np.ndarray, face_size: Optional[float] = None) -> List[Box]:
-        small, scale = _downscale(gray, _search_side(gray, self.max_side, face_size, self.min_face))
+    def _rects(self, small: np.ndarray) -> list:
         rects = self._detector(small, 0)
-        if len(rects) == 0:
-            rects = self._detector(small, 1)
-        return [(int(r.left() / scale), int(r.top() / scale), int(r.right() / scale), int(r.bottom() / scale))
-                for r in rects]
+        return rects if len(rects) else self._detector(small, 1)
 
 
-class CnnDetector(Detector):
+class CnnDetector(DlibDetector):
     name = "cnn"
-    max_side = 480
 
     def __init__(self):
         super().__init__()
         self._detector = self._dlib.cnn_face_detection_model_v1(os.path.join(models_dir(), "mmod_human_face_detector.dat"))
 
-    min_face = 80
-
-    def detect(self, gray: np.ndarray, face_size: Optional[float] = None) -> List[Box]:
-        small, scale = _downscale(gray, _search_side(gray, self.max_side, face_size, self.min_face))
-        rects = [d.rect for d in self._detector(small, 0)]
-        return [(int(r.left() / scale), int(r.top() / scale), int(r.right() / scale), int(r.bottom() / scale))
-                for r in rects]
+    def _rects(self, small: np.ndarray) -> list:
+        return [d.rect for d in self._detector(small, 0)]
 
 
 def _torch_hub_checkpoints() -> str:
@@ -248,7 +248,8 @@ class FaceTracker:
             top, bottom, left, right = self.settings.box
             return self.detector.landmarks(gray, (left, top, right, bottom))
         due = self._box is None or self._since_detect >= self.settings.detect_every
-        if not due and not self._still_there(gray):
+        still = None if due else self._still_there(gray)
+        if still is False:
             due = True  # the face changed or left between detections
         if due:
             size = None if self._box is None else float(self._box[2] - self._box[0])
@@ -257,7 +258,7 @@ class FaceTracker:
             if box is not None:
                 self._box, self._anchor = box, None
                 self._face = self._template(gray, box)
-            elif self._box is None or not self._still_there(gray):
+            elif self._box is None or not (self._still_there(gray) if still is None else still):
                 self._box = None  # lost: search the whole frame again next time
                 return None
         self._since_detect += 1
