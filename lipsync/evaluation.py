@@ -139,7 +139,7 @@ def write_plot(path: str, res_open: np.ndarray, ref_open: Optional[np.ndarray], 
     sheet = np.vstack(panels)
     cv2.putText(sheet, f"{len(res_open)} frames, {len(res_open) / fps:.1f} s", (width - 200, sheet.shape[0] - 8),
                 cv2.FONT_HERSHEY_SIMPLEX, 0.5, (0, 0, 0), 1, cv2.LINE_AA)
-    ok, buf = cv2.imencode(".png", sheet)
+    _, buf = cv2.imencode(".png", sheet)
     write_file(path, buf.tobytes())
 
 
@@ -150,6 +150,20 @@ def evaluate(*, video: str, reference: Optional[str] = None, audio: Optional[str
     info = probe(video)
     if not info.has_video or info.is_image:
         raise InputError(f"{video}: not a video")
+    # every check of the inputs before any long work
+    if side_by_side and not reference:
+        raise InputError("--side_by_side needs --reference (the video to show next to the result)")
+    if audio and not info.has_audio:
+        raise InputError(f"{video}: has no sound track to compare with {audio}")
+    ref_info = probe(reference) if reference else None
+    if ref_info is not None:
+        if not ref_info.has_video or ref_info.is_image:
+            raise InputError(f"{reference}: not a video")
+        if abs(ref_info.fps - info.fps) > 0.01:
+            raise InputError(f"{reference}: frame rate {ref_info.fps:g} differs from the result's {info.fps:g}")
+    labels = read_annotations(annotations) if annotations else None
+    mel_drv = audio_lib.melspectrogram(audio_lib.load_audio(audio)) if audio else None
+
     res_track = _track(info, detector, quiet)
     n_res = len(res_track)
     res_open = metrics.openings(res_track)
@@ -165,12 +179,7 @@ def evaluate(*, video: str, reference: Optional[str] = None, audio: Optional[str
     out["offset_frames"], out["sync_confidence"] = out.get("av_offset_frames"), out.get("av_sync_confidence", 0.0)
 
     ref_open = lmd_per_frame = None
-    if reference:
-        ref_info = probe(reference)
-        if not ref_info.has_video or ref_info.is_image:
-            raise InputError(f"{reference}: not a video")
-        if abs(ref_info.fps - info.fps) > 0.01:
-            raise InputError(f"{reference}: frame rate {ref_info.fps:g} differs from the result's {info.fps:g}")
+    if ref_info is not None:
         ref_track = _track(ref_info, detector, quiet)
         n = min(n_res, len(ref_track))
         ref_open = metrics.openings(ref_track)
@@ -183,20 +192,14 @@ def evaluate(*, video: str, reference: Optional[str] = None, audio: Optional[str
             width = info.width + int(round(ref_info.width * info.height / ref_info.height)) // 2 * 2
             curves = _curve_image([res_open[:n], ref_open[:n]], [(200, 80, 0), (0, 120, 230)], width, 120)
         out.update(_pixel_pass(info, ref_info, ref_track, n, side_by_side, curves, quiet))
-    elif side_by_side:
-        raise InputError("--side_by_side needs --reference (the video to show next to the result)")
 
-    if audio:
-        if not info.has_audio:
-            raise InputError(f"{video}: has no sound track to compare with {audio}")
-        mel_drv = audio_lib.melspectrogram(audio_lib.load_audio(audio))
+    if mel_drv is not None:
         out["audio_similarity"] = metrics.log_mel_similarity(mel_res, mel_drv)
         steps = int(AUDIO_MAX_LAG_S * audio_lib.MEL_FRAMES_PER_SECOND)
         lag, _, _ = metrics.best_lag(mel_res.mean(0), mel_drv.mean(0), steps)
         out["audio_offset_ms"] = None if lag is None else lag * 1000.0 / audio_lib.MEL_FRAMES_PER_SECOND
 
-    if annotations:
-        labels = read_annotations(annotations)
+    if labels is not None:
         out.update(metrics.annotation_scores(metrics.classify_openings(res_open), labels))
 
     if plot:

@@ -19,7 +19,7 @@ import importlib.util
 import json
 import logging
 import os
-from typing import Callable, Iterable, List, Optional, Sequence, Tuple
+from typing import List, Optional, Sequence, Tuple
 
 import cv2
 import numpy as np
@@ -342,18 +342,6 @@ def save_cached_track(path: str, landmarks: np.ndarray, **extra: np.ndarray) -> 
         os.replace(tmp, path)
     except OSError as exc:
         log.warning("could not cache the face track in %s: %s", path, exc)
-
-
-def track_frames(frames: Iterable[np.ndarray], tracker: FaceTracker,
-                 on_frame: Optional[Callable[[], None]] = None) -> np.ndarray:
-    """Runs `tracker` over frames. Returns (n, 68, 2) float32, NaN where no face was found."""
-    out = []
-    for frame in frames:
-        points = tracker(frame)
-        out.append(points if points is not None else np.full((68, 2), np.nan, np.float32))
-        if on_frame:
-            on_frame()
-    return np.stack(out) if out else np.zeros((0, 68, 2), np.float32)
 
 
 def require_faces(track: np.ndarray, source: str) -> None:

@@ -22,7 +22,7 @@ from tqdm import tqdm
 from . import audio as audio_lib
 from . import metrics
 from .errors import InputError, OutputError
-from .face import (FaceTracker, TrackSettings, load_cached_track, mouth_opening, require_faces,
+from .face import (FaceTracker, TrackSettings, load_cached_track, require_faces,
                    save_cached_track, smooth_track, track_cache_path)
 from .media import (DEFAULT_CRF, MediaInfo, VideoReader, VideoWriter, atomic_output, check_readable, probe,
                     read_image)
@@ -168,16 +168,7 @@ def _track_cache_load(path: str) -> Optional[FaceTrack]:
 def track_face(info: MediaInfo, fps: float, settings: TrackSettings, *, use_cache: bool = True,
                quiet: bool = False) -> FaceTrack:
     """Face landmarks for every frame of the input (one frame for a still image)."""
-    if info.is_image:
-        frame = read_image(info.path)
-        points = FaceTracker(settings)(frame)
-        if points is None:
-            points = np.full((68, 2), np.nan, np.float32)
-            exemplar = None
-        else:
-            exemplar = MouthExemplar.from_frame(frame, points) if mouth_opening(points) >= ExemplarPicker.MIN_OPENING else None
-        return FaceTrack(points[None], exemplar)
-    cache = track_cache_path(info.path, settings, fps) if use_cache else None
+    cache = track_cache_path(info.path, settings, fps) if use_cache and not info.is_image else None
     if cache and os.path.exists(cache):
         cached = _track_cache_load(cache)
         if cached is not None:
@@ -186,9 +177,10 @@ def track_face(info: MediaInfo, fps: float, settings: TrackSettings, *, use_cach
     tracker = FaceTracker(settings)
     picker = ExemplarPicker()
     rows = []
-    total = int(round(info.duration * fps)) or None
-    with tqdm(total=total, desc="tracking face", unit="frame", disable=quiet, leave=False) as bar:
-        for frame in VideoReader(info, fps):
+    frames = [read_image(info.path)] if info.is_image else VideoReader(info, fps)
+    total = 1 if info.is_image else int(round(info.duration * fps)) or None
+    with tqdm(total=total, desc="tracking face", unit="frame", disable=quiet or info.is_image, leave=False) as bar:
+        for frame in frames:
             points = tracker(frame)
             picker.offer(frame, points)
             rows.append(points if points is not None else np.full((68, 2), np.nan, np.float32))
