@@ -20,6 +20,14 @@ def test_speaks_other_languages_and_respects_rate(tmp_path):
     tts.synthesize(text, fast, voice="de", rate=300)
     assert len(audio.load_audio(slow)) > 1.8 * len(audio.load_audio(fast))
     tts.synthesize("こんにちは、元気ですか。", str(tmp_path / "ja.wav"), voice="ja")
+    # nothing re-spoken into an earlier call's temporary file
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["fast.wav", "ja.wav", "slow.wav"]
+
+
+def test_long_text(tmp_path):
+    out = str(tmp_path / "long.wav")
+    tts.synthesize("This sentence is part of a long reading. " * 60, out)
+    assert len(audio.load_audio(out)) / 16000 > 60
 
 
 def test_lists_voices():
