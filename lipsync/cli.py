@@ -40,7 +40,13 @@ def lip_sync_parser() -> argparse.ArgumentParser:
     src.add_argument("--audio_path", help="sound to sync to: any audio file, or a video whose sound is used")
     src.add_argument("--text", help="speak this text offline (eSpeak NG) and sync to it")
     p.add_argument("--outfile", help="output video (default: output/<video stem>_<audio stem>.mp4)")
-    p.add_argument("--model", default="warp", choices=MODELS, help="generator that renders the mouth")
+    p.add_argument("--model", default=MODELS[0], choices=MODELS,
+                   help="sync: the TensorFlow sound-to-mouth model (default); warp: training-free, loudness-driven")
+    p.add_argument("--personalize", default="auto", choices=("auto", "on", "off"),
+                   help="sync model: fine-tune on the input's own speech (auto: when it has some), cached per input")
+    p.add_argument("--personalize_seconds", type=float, default=120.0, help="time budget for personalization")
+    p.add_argument("--checkpoint_path", default=None,
+                   help="sync model weights (default: checkpoints/sync_model.npz shipped with lipsync)")
     p.add_argument("--fps", type=float, default=25.0, help="frame rate of the output when the input is a photo")
     p.add_argument("--detector", default="hog", choices=DETECTORS, help="face detector backend")
     p.add_argument("--face_index", type=int, default=None,
@@ -69,11 +75,14 @@ def _lip_sync(args: argparse.Namespace) -> int:
         raise LipSyncError(f"--crf {args.crf}: must be between 0 and 51")
     if args.fps <= 0 or args.fps > 120:
         raise LipSyncError(f"--fps {args.fps}: must be between 0 and 120")
+    if args.personalize_seconds <= 0:
+        raise LipSyncError(f"--personalize_seconds {args.personalize_seconds}: must be more than 0")
     result = lip_sync(video_path=args.video_path, audio_path=args.audio_path, text=args.text, outfile=args.outfile,
                       model=args.model, fps=args.fps, detector=args.detector, face_index=args.face_index,
                       box=tuple(args.box) if args.box else None, pads=tuple(args.pads), nosmooth=args.nosmooth,
                       use_cache=not args.no_cache, loop=args.loop, crf=args.crf, voice=args.voice, rate=args.rate,
-                      quiet=args.quiet)
+                      personalize=args.personalize, personalize_seconds=args.personalize_seconds,
+                      checkpoint_path=args.checkpoint_path, quiet=args.quiet)
     if not args.quiet:
         print(result.summary())
     return 0

@@ -26,11 +26,11 @@ from .face import (FaceTracker, TrackSettings, load_cached_track, require_faces,
                    save_cached_track, smooth_track, track_cache_path)
 from .media import (DEFAULT_CRF, MediaInfo, VideoReader, VideoWriter, atomic_output, check_readable, probe,
                     read_image)
-from .warp import Calibration, ExemplarPicker, MouthExemplar, WarpRenderer, calibrate, mouth_drive
+from .warp import Calibration, ExemplarPicker, MouthExemplar, WarpRenderer, calibrate, mouth_drive, target_points
 
 log = logging.getLogger(__name__)
 
-MODELS = ("warp",)
+MODELS = ("sync", "warp")  # the first is the default
 LOOP_MODES = ("pingpong", "forward")
 SMOOTH_SIGMA = 1.0
 
@@ -212,15 +212,20 @@ def prepare_audio(audio_path: Optional[str], text: Optional[str], workdir: str, 
 
 
 def lip_sync(*, video_path: str, audio_path: Optional[str] = None, text: Optional[str] = None,
-             outfile: Optional[str] = None, output_dir: str = "output", model: str = "warp", fps: float = 25.0,
+             outfile: Optional[str] = None, output_dir: str = "output", model: str = "sync", fps: float = 25.0,
              detector: str = "hog", face_index: Optional[int] = None,
              box: Optional[Tuple[int, int, int, int]] = None, pads: Tuple[int, int, int, int] = (0, 0, 0, 0),
              nosmooth: bool = False, use_cache: bool = True, loop: str = "pingpong", crf: int = DEFAULT_CRF,
-             voice: Optional[str] = None, rate: Optional[int] = None, quiet: bool = False) -> Result:
+             voice: Optional[str] = None, rate: Optional[int] = None, personalize: str = "auto",
+             personalize_seconds: float = 120.0, checkpoint_path: Optional[str] = None,
+             quiet: bool = False) -> Result:
     """Makes the face in `video_path` (a video or a photo) speak `audio_path` (or `text`).
 
     Writes an H.264/AAC video as long as the sound, at the source's frame size and rate
     (`fps` for a photo), to `outfile` (default output/<video stem>_<audio stem>.mp4).
+    `model` "sync" (default) is the TensorFlow sound-to-shape model (`lipsync.sync`),
+    personalized on the input's own speech per `personalize` ("auto", "on", "off") within
+    `personalize_seconds`; "warp" is the training-free loudness-driven renderer.
     Raises a LipSyncError subclass for bad input; leaves no output file on failure.
     """
     start = time.time()
@@ -246,7 +251,23 @@ def lip_sync(*, video_path: str, audio_path: Optional[str] = None, text: Optiona
         n_out = audio_lib.frame_count(len(wav), rate_out)
         points_all = track.landmarks if nosmooth else smooth_track(track.landmarks, SMOOTH_SIGMA)
         calibration = calibrate(metrics.openings(track.landmarks))
-        openings = plan_openings(wav, rate_out, n_out, calibration)
+        if model == "sync":
+            from . import sync
+
+            person = sync.prepare_person(track=points_all, video_path=video_path, is_image=info.is_image,
+                                         has_audio=info.has_audio, fps=rate_out,
+                                         span=(calibration.rest, calibration.peak),
+                                         mode=personalize, budget_s=personalize_seconds,
+                                         checkpoint_path=checkpoint_path, use_cache=use_cache, quiet=quiet)
+            mouths = sync.plan_mouths(person, wav, rate_out, n_out)
+
+            def target(j: int, points: np.ndarray) -> np.ndarray:
+                return sync.target_landmarks(points, mouths[j], person.rest)
+        else:
+            openings = plan_openings(wav, rate_out, n_out, calibration)
+
+            def target(j: int, points: np.ndarray) -> np.ndarray:
+                return target_points(points, float(openings[j]))
         renderer = WarpRenderer(track.exemplar, pads=pads)
         log.info("calibration %s, exemplar %s", calibration, "own" if track.exemplar is not None else "synthetic")
 
@@ -266,7 +287,7 @@ def lip_sync(*, video_path: str, audio_path: Optional[str] = None, text: Optiona
                         without_face += 1
                         writer.write(frame)
                     else:
-                        writer.write(renderer.render(frame, points, float(openings[j])))
+                        writer.write(renderer.render_points(frame, points, target(j, points)))
                     bar.update(1)
         finally:
             source.close()

@@ -167,7 +167,12 @@ def target_points(points: np.ndarray, opening: float) -> np.ndarray:
     """
     down = face_down(points)
     delta = (opening - mouth_opening(points)) * inter_ocular(points)
-    out = points + np.outer(_MOVE * delta, down).astype(np.float32)
+    return uncross_lips(points + np.outer(_MOVE * delta, down).astype(np.float32), down)
+
+
+def uncross_lips(points: np.ndarray, down: np.ndarray) -> np.ndarray:
+    """Moves any lower inner-lip point that crossed above its upper partner back to closed."""
+    out = points.astype(np.float32).copy()
     for up, low in ((61, 67), (62, 66), (63, 65)):
         gap = float((out[low] - out[up]) @ down)
         if gap < 0:
@@ -215,11 +220,15 @@ class WarpRenderer:
 
     def render(self, frame: np.ndarray, points: np.ndarray, opening: float) -> np.ndarray:
         """frame: (H, W, 3) uint8 BGR; points: its (68, 2) landmarks. Returns a new frame."""
+        return self.render_points(frame, points, target_points(points, opening))
+
+    def render_points(self, frame: np.ndarray, points: np.ndarray, dst: np.ndarray) -> np.ndarray:
+        """Moves the lower face so that landmarks `points` go to `dst` (both (68, 2)); a new frame."""
         h, w = frame.shape[:2]
         iod = inter_ocular(points)
         if iod < 8:  # too small a face to change anything useful
             return frame
-        dst = target_points(points, opening)
+        opening = mouth_opening(dst)
         down = face_down(points)
         # a mesh over the landmarks and a ring of fixed anchors around the lower face
         below = points[JAW[2:15]] + down * 0.9 * iod

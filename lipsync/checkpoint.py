@@ -1,0 +1,89 @@
+"""Sync-model checkpoints: one .npz holding the hyperparameters, the weights of every
+ensemble member and (for resuming training) the optimiser state.
+
+Layout: `meta` is a JSON string with `format`, `dims` (a `ModelDimensions` as a dict),
+`members` and free-form training information; `m{k}_w{i}` are member k's weights;
+`opt{k}_*` the optimiser state. Nothing in it is executable (no pickle).
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+from typing import Dict, List, Optional, Tuple
+
+import numpy as np
+
+from .errors import InputError, MissingBackendError
+from .media import atomic_output
+
+FORMAT = "lipsync-sync-model/1"
+DEFAULT_NAME = "sync_model.npz"
+
+
+def default_checkpoint() -> str:
+    """checkpoints/sync_model.npz beside the package (the shipped weights)."""
+    return os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "checkpoints", DEFAULT_NAME)
+
+
+@dataclasses.dataclass
+class Checkpoint:
+    dims: dict
+    members: List[Dict[str, np.ndarray]]
+    optimiser: List[Dict[str, np.ndarray]]
+    info: dict
+
+
+def save(path: str, ckpt: Checkpoint) -> None:
+    """Writes atomically (a stopped save leaves the previous file intact)."""
+    arrays = {"meta": np.array(json.dumps({"format": FORMAT, "dims": ckpt.dims, "members": len(ckpt.members),
+                                           "info": ckpt.info}))}
+    for k, weights in enumerate(ckpt.members):
+        arrays.update({f"m{k}_{name}": value for name, value in weights.items()})
+    for k, state in enumerate(ckpt.optimiser):
+        arrays.update({f"opt{k}_{name}": value for name, value in state.items()})
+    with atomic_output(path) as tmp:
+        with open(tmp, "wb") as f:
+            np.savez(f, **arrays)
+
+
+def load(path: str) -> Checkpoint:
+    """Reads a checkpoint; a missing, foreign or other-version file raises a one-line error."""
+    if not os.path.exists(path):
+        raise MissingBackendError(f"{path}: sync model checkpoint not found (rebuild it with `python -m lipsync.train`,"
+                                  " or choose --model warp, which needs no weights)")
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            arrays = {k: data[k] for k in data.files}
+        meta = json.loads(str(arrays.pop("meta")))
+    except Exception as exc:  # not an npz, truncated, no meta
+        raise InputError(f"{path}: not a lipsync sync-model checkpoint ({type(exc).__name__})") from None
+    if meta.get("format") != FORMAT:
+        raise InputError(f"{path}: checkpoint format {meta.get('format')!r} is not {FORMAT!r} "
+                         "(made by a different version of lipsync; retrain with `python -m lipsync.train`)")
+    n = int(meta["members"])
+    members = [{k[len(f"m{i}_"):]: v for k, v in arrays.items() if k.startswith(f"m{i}_")} for i in range(n)]
+    optimiser = [{k[len(f"opt{i}_"):]: v for k, v in arrays.items() if k.startswith(f"opt{i}_")} for i in range(n)]
+    return Checkpoint(meta["dims"], members, [o for o in optimiser if o], meta.get("info", {}))
+
+
+def build_models(ckpt: Checkpoint, path: str = "checkpoint") -> Tuple[object, list]:
+    """(ModelDimensions, [SyncModel, ...]) rebuilt from a checkpoint; a mismatch is a clear error."""
+    from .sync_model import ModelDimensions, SyncModel
+
+    fields = {f.name for f in dataclasses.fields(ModelDimensions)}
+    if set(ckpt.dims) != fields:
+        raise InputError(f"{path}: model dimensions {sorted(ckpt.dims)} do not match this version's "
+                         f"{sorted(fields)}; retrain with `python -m lipsync.train`")
+    dims = ModelDimensions(**ckpt.dims)
+    models = []
+    for weights in ckpt.members:
+        try:
+            models.append(SyncModel(dims, weights))
+        except (KeyError, ValueError) as exc:
+            raise InputError(f"{path}: weights do not fit the model ({exc}); retrain with `python -m lipsync.train`") from None
+    return dims, models
+
+
+def from_models(dims, models: list, info: Optional[dict] = None, optimiser: Optional[list] = None) -> Checkpoint:
+    return Checkpoint(dataclasses.asdict(dims), [m.get_weights() for m in models], optimiser or [], info or {})

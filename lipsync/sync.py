@@ -1,0 +1,247 @@
+"""The default generator, `sync`: the TensorFlow sound-to-shape model plus the mesh renderer.
+
+Stage 1 (sound -> mouth shape): an ensemble of small TensorFlow networks
+(`lipsync.sync_model`) predicts, for each output frame, the 20 mouth landmarks as a
+displacement from the person's rest shape in the canonical face frame. Their opening is
+averaged (in standard units) with the loudness envelope of the same sound, the most
+robust single cue when there is little training data (see MODEL_CARD.md for the figures).
+
+Personalisation: when the input video has its own speech, each network is fine-tuned on
+that person's (sound, mouth) pairs within a time budget, and the person's audio-to-mouth
+timing is measured on the same pairs (a clear, strong peak of their lag correlation is
+kept as the output's timing: the output moves the mouth the way this recording does).
+The result is cached per input, so the next run with new audio starts at once.
+
+Stage 2 (mouth shape -> pixels): `lipsync.warp.WarpRenderer` moves the lips and jaw to
+the predicted shape with a piecewise-affine mesh and fills the opened mouth with the
+person's own mouth interior; every pixel above mid-nose stays as it was.
+"""
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import logging
+import os
+import time
+from typing import Optional, Tuple
+
+import numpy as np
+from tqdm import tqdm
+
+from . import audio as audio_lib
+from . import checkpoint as ckpt_lib
+from . import metrics, shape
+from .errors import InputError
+from .face import JAW, MOUTH, cache_dir, file_digest, inter_ocular, mouth_opening
+from .warp import _MOVE, face_down, mouth_drive, uncross_lips
+
+log = logging.getLogger(__name__)
+
+PERSONALIZE_MODES = ("auto", "on", "off")
+MIN_PERSONAL_FRAMES = 50  # two seconds at 25 fps of the person speaking
+PERSONAL_STEPS = 150  # per ensemble member; a few seconds on two cores
+PERSONAL_LEARNING_RATE = 3e-4
+OFFSET_SEARCH = 10  # frames
+OFFSET_MIN_CONFIDENCE = 0.35  # peak minus median lag correlation
+OFFSET_MIN_CORR = 0.5
+SMOOTH_SIGMA = 0.8  # frames, on the predicted shapes
+PEAK_PERCENTILE = 97  # the clip's loud moments: opening 1 on the person's scale
+NETWORK_WEIGHT = 0.3  # share of the networks in the opening; the rest is the loudness envelope
+SHAPE_WEIGHT = 0.3  # share of the model's lip shape against the frame's own (0.5 was worse on lmd)
+_OPEN_BASIS = np.stack([np.zeros(len(MOUTH)), _MOVE[MOUTH]], axis=1).astype(np.float32)  # +1 opening, canonical
+
+
+@dataclasses.dataclass
+class Person:
+    """What the sync model knows about the face in the input."""
+
+    rest: np.ndarray  # (20, 2) canonical mouth at rest
+    models: list  # SyncModel ensemble (personal or shipped)
+    span: Tuple[float, float] = (0.0, 0.22)  # the person's inner-lip opening at rest and wide open
+    offset: int = 0  # output frame i reads the sound around frame i + offset
+    personal: bool = False
+
+
+def load_models(path: Optional[str] = None):
+    path = path or ckpt_lib.default_checkpoint()
+    ckpt = ckpt_lib.load(path)
+    dims, models = ckpt_lib.build_models(ckpt, path)
+    return dims, models, path
+
+
+def training_pairs(track: np.ndarray, mel: np.ndarray, fps: float, steps: int, offset: int = 0,
+                   rest: Optional[np.ndarray] = None) -> Tuple[np.ndarray, np.ndarray]:
+    """(features (n, steps, 80), displacements (n, 20, 2)) for the frames of `track` with a face.
+
+    track: (n, 68, 2) landmarks at `fps`; mel: the clip's own (80, m) log-mel.
+    """
+    openings = metrics.openings(track)
+    mouths = shape.canonical_mouths(track)
+    if rest is None:
+        rest = shape.rest_shape(mouths, openings)
+    x = shape.clip_features(None, fps, len(track), steps, offset, mel=mel)
+    ok = ~np.isnan(openings)
+    return x[ok], (mouths - rest)[ok]
+
+
+def speech_offset(track: np.ndarray, mel: np.ndarray, fps: float) -> Tuple[int, float, float]:
+    """(offset kept, lag found, its confidence) between a clip's own sound and mouth.
+
+    The offset is kept only for a clear, strong alignment; otherwise 0.
+    """
+    openings = metrics.openings(track)
+    drive = mouth_drive(np.zeros(0, np.float32), fps, len(track), mel=mel)
+    lag, corr, conf = metrics.best_lag(drive, openings, OFFSET_SEARCH)
+    if lag is None:
+        return 0, 0, 0.0
+    keep = lag if conf >= OFFSET_MIN_CONFIDENCE and corr >= OFFSET_MIN_CORR else 0
+    return keep, lag, conf
+
+
+def has_speech(mel: np.ndarray) -> bool:
+    return bool(np.any(shape.normalise_mel(mel)))
+
+
+def personalize(models: list, x: np.ndarray, y: np.ndarray, budget_s: float, quiet: bool = False) -> list:
+    """Fine-tuned copies of `models` on one person's pairs, within `budget_s` seconds."""
+    from .sync_model import TrainConfig, Trainer
+
+    start = time.time()
+    tuned = []
+    total = PERSONAL_STEPS * len(models)
+    with tqdm(total=total, desc="personalizing", unit="step", disable=quiet, leave=False) as bar:
+        for k, model in enumerate(models):
+            copy = model.copy()
+            trainer = Trainer(copy, TrainConfig(learning_rate=PERSONAL_LEARNING_RATE, seed=k))
+            share = (budget_s - (time.time() - start)) / (len(models) - k)
+            member_start = time.time()
+            for _ in trainer.run(x, y, PERSONAL_STEPS):
+                bar.update(1)
+                if time.time() - member_start > share:
+                    log.warning("personalization budget reached: member %d stopped at step %d", k, trainer.step)
+                    break
+            tuned.append(copy)
+    return tuned
+
+
+def _personal_cache_path(video_path: str, checkpoint_path: str, fps: float, track: np.ndarray) -> str:
+    key = hashlib.sha1()
+    for part in (file_digest(video_path), file_digest(checkpoint_path), f"{fps:.4f}", PERSONAL_STEPS,
+                 PERSONAL_LEARNING_RATE, track.tobytes()):
+        key.update(part if isinstance(part, bytes) else str(part).encode())
+    return os.path.join(os.path.dirname(cache_dir()), "personal", key.hexdigest() + ".npz")
+
+
+def prepare_person(*, track: np.ndarray, video_path: str, is_image: bool, has_audio: bool, fps: float,
+                   span: Tuple[float, float], mode: str = "auto", budget_s: float = 120.0,
+                   checkpoint_path: Optional[str] = None, use_cache: bool = True, quiet: bool = False) -> Person:
+    """The rest shape, the (personal) models and the timing for the face in the input."""
+    if mode not in PERSONALIZE_MODES:
+        raise InputError(f"unknown --personalize mode {mode!r} (choose from {', '.join(PERSONALIZE_MODES)})")
+    dims, models, checkpoint_path = load_models(checkpoint_path)
+    openings = metrics.openings(track)
+    valid = ~np.isnan(openings)
+    if is_image or valid.sum() < 25:  # too few frames to know the rest shape: close this frame's mouth
+        first = track[np.flatnonzero(valid)[0]]
+        from .warp import target_points
+
+        rest = shape.to_canonical(target_points(first, span[0]))
+    else:
+        rest = shape.rest_shape(shape.canonical_mouths(track), openings)
+    person = Person(rest, models, span)
+    if mode == "off":
+        return person
+    reason = None
+    if is_image:
+        reason = "a photo has no speech of its own"
+    elif not has_audio:
+        reason = "the video has no sound track"
+    elif valid.sum() < MIN_PERSONAL_FRAMES:
+        reason = f"only {int(valid.sum())} frames with a face (needs {MIN_PERSONAL_FRAMES})"
+    mel = None
+    if reason is None:
+        mel = audio_lib.melspectrogram(audio_lib.load_audio(video_path))
+        if not has_speech(mel):
+            reason = "its sound has no speech"
+    if reason is not None:
+        if mode == "on":
+            raise InputError(f"{video_path}: cannot personalize: {reason}")
+        log.info("not personalizing: %s", reason)
+        return person
+    cache = _personal_cache_path(video_path, checkpoint_path, fps, track) if use_cache else None
+    if cache and os.path.exists(cache):
+        try:
+            ck = ckpt_lib.load(cache)
+            _, tuned = ckpt_lib.build_models(ck, cache)
+            log.info("personal model from cache %s", cache)
+            return Person(rest, tuned, span, int(ck.info.get("offset", 0)), True)
+        except Exception as exc:  # a stale or damaged cache entry is rebuilt
+            log.warning("ignoring personal cache %s: %s", cache, exc)
+    offset, lag, conf = speech_offset(track, mel, fps)
+    log.info("own audio-to-mouth lag %s frames (confidence %.2f): timing offset %d", lag, conf, offset)
+    x, y = training_pairs(track, mel, fps, dims.window_steps, offset, rest)
+    tuned = personalize(models, x, y, budget_s, quiet)
+    if cache:
+        os.makedirs(os.path.dirname(cache), exist_ok=True)
+        ckpt_lib.save(cache, ckpt_lib.from_models(dims, tuned, {"offset": offset, "source": video_path}))
+    return Person(rest, tuned, span, offset, True)
+
+
+def plan_mouths(person: Person, wav: np.ndarray, fps: float, n_frames: int) -> np.ndarray:
+    """Canonical mouth (n_frames, 20, 2) for every output frame, from the sound alone.
+
+    wav: float32 mono at 16 kHz (the sound to sync to). The networks' opening is measured
+    from their own silence (0) to the clip's loud moments (1), averaged with the loudness
+    envelope on the same scale, and mapped onto the person's own opening range; the
+    networks' lip shape (width, rounding) is kept.
+    """
+    from .sync_model import opening_of
+
+    mel = audio_lib.melspectrogram(wav)
+    dims = person.models[0].dims
+    x = shape.clip_features(None, fps, n_frames, dims.window_steps, person.offset, mel=mel)
+    silence = np.zeros((1,) + x.shape[1:], np.float32)
+    disp = np.mean([m.predict(x) for m in person.models], axis=0)
+    disp = _gaussian(disp, SMOOTH_SIGMA)
+    closed = float(opening_of(person.rest + np.mean([m.predict(silence) for m in person.models], axis=0))[0])
+    net_open = opening_of(person.rest + disp)
+    loud = float(np.percentile(net_open, PEAK_PERCENTILE))
+    net_unit = np.clip((net_open - closed) / max(loud - closed, 1e-3), 0.0, 1.2) if loud - closed > 0.01 else \
+        np.zeros(n_frames)
+    envelope = mouth_drive(wav, fps, n_frames + max(0, person.offset), mel=mel)
+    envelope = envelope[max(0, person.offset):][:n_frames] if person.offset >= 0 else \
+        np.concatenate([np.full(-person.offset, envelope[0]), envelope])[:n_frames]
+    unit = NETWORK_WEIGHT * net_unit + (1 - NETWORK_WEIGHT) * envelope
+    rest_open, peak_open = person.span
+    wanted = rest_open + (peak_open - rest_open) * unit
+    rest_now = opening_of(person.rest)
+    disp = disp + (wanted - rest_now - (net_open - opening_of(person.rest)))[:, None, None] * _OPEN_BASIS
+    return person.rest + disp
+
+
+def _gaussian(x: np.ndarray, sigma: float) -> np.ndarray:
+    from scipy.ndimage import gaussian_filter1d
+
+    return gaussian_filter1d(x, sigma, axis=0, mode="nearest") if len(x) > 1 else x
+
+
+def target_landmarks(points: np.ndarray, mouth: np.ndarray, rest: np.ndarray) -> np.ndarray:
+    """The frame's landmarks (68, 2) with the mouth moved to the canonical `mouth` (20, 2).
+
+    The wanted shape is placed where this frame's upper lip sits relative to the rest
+    shape (so head turns keep their place) and mixed with the frame's own lip shape
+    (`SHAPE_WEIGHT` of the model's); the opening is the model's. The jaw follows the
+    change in opening.
+    """
+    from .sync_model import opening_of
+
+    own = shape.to_canonical(points)
+    shift = (own[shape.UPPER_LIP_TOP] - rest[shape.UPPER_LIP_TOP]).mean(0)
+    wanted = own + SHAPE_WEIGHT * (mouth + shift - own)
+    wanted = wanted + (opening_of(mouth) - opening_of(wanted)) * _OPEN_BASIS
+    out = points.copy()
+    out[MOUTH] = shape.from_canonical(wanted, points)
+    down = face_down(points)
+    delta = (mouth_opening(out) - mouth_opening(points)) * inter_ocular(points)
+    out[JAW] = points[JAW] + np.outer(_MOVE[JAW] * delta, down)
+    return uncross_lips(out, down)
