@@ -140,7 +140,7 @@ def test_ctrl_c_leaves_no_output(outdir, media, tmp_path):
     import signal
     import time
 
-    long_sound = write_wav(str(tmp_path / "long.wav"), np.tile(speechlike(3.0), 20), 16000)
+    long_sound = write_wav(str(tmp_path / "long.wav"), np.tile(speechlike(3.0), 60), 16000)  # 3 min: encoding lasts
     proc = subprocess.Popen([sys.executable, os.path.join(ROOT, "lip_sync.py"), "--video_path", media["photo"],
                              "--audio_path", long_sound, "--outfile", str(outdir / "never.mp4"), "--quiet"],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT,
