@@ -144,7 +144,9 @@ def test_ctrl_c_leaves_no_output(outdir, media, tmp_path):
     proc = subprocess.Popen([sys.executable, os.path.join(ROOT, "lip_sync.py"), "--video_path", media["photo"],
                              "--audio_path", long_sound, "--outfile", str(outdir / "never.mp4"), "--quiet"],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT,
-                            env=dict(os.environ, LIPSYNC_CACHE_DIR=str(tmp_path / "c")))
+                            env=dict(os.environ, LIPSYNC_CACHE_DIR=str(tmp_path / "c")),
+                            # a shell running the suite in the background ignores Ctrl-C, and children inherit that
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     deadline = time.time() + 120
     while not any(".partial" in name for name in os.listdir(outdir)):  # wait until encoding has begun
         assert proc.poll() is None and time.time() < deadline, proc.stderr.read() if proc.poll() is not None else "timeout"

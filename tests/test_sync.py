@@ -160,3 +160,26 @@ def test_personalize_on_without_own_speech_is_a_clear_error(tmp_path, media, cac
         lip_sync(video_path=media["video"], audio_path=media["short_wav"], outfile=str(tmp_path / "o.mp4"),
                  personalize="on", quiet=True)
     assert not os.path.exists(tmp_path / "o.mp4")
+
+
+def test_training_writes_log_and_samples_and_resumes(tmp_path, talking_video, cache_dir):
+    from lipsync import train
+
+    out = str(tmp_path / "m.npz")
+    train.train(data=[talking_video], out=out, steps=30, members=1, quiet=True)
+    assert ckpt_lib.load(out).optimiser[0]["step"] == 30
+    assert os.path.getsize(str(tmp_path / "m_samples.png")) > 1000
+    train.train(data=[talking_video], out=out, steps=60, members=1, resume=True, quiet=True)
+    ck = ckpt_lib.load(out)
+    assert ck.optimiser[0]["step"] == 60 and ck.info["frames"] == 50
+    rows = open(str(tmp_path / "m.log.csv")).read().split()
+    assert rows[0] == "member,step,loss" and [r.split(",")[1] for r in rows[1:]] == ["25", "50"]
+
+
+def test_train_script_without_videos_is_a_clear_error(tmp_path):
+    proc = subprocess.run([os.environ.get("PYTHON", __import__("sys").executable), "-m", "lipsync.train", "--data",
+                           str(tmp_path / "none"), "--out", str(tmp_path / "m.npz")], capture_output=True, text=True,
+                          cwd=ROOT)
+    assert proc.returncode == 2
+    assert proc.stderr.strip().splitlines()[-1] == f"error: {tmp_path / 'none'}: no such file or folder"
+    assert not os.path.exists(tmp_path / "m.npz")
