@@ -20,6 +20,8 @@ from typing import Dict, Iterator, Optional
 import numpy as np
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # keep TensorFlow's start-up chatter off the terminal
+# oneDNN's notice is printed whatever the log level; for a network this small its kernels gain nothing
+os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
 import tensorflow as tf  # noqa: E402
 
 tf.get_logger().setLevel("ERROR")  # no retracing notices: every ensemble member has its own graph
