@@ -13,6 +13,7 @@ has no face. Tracks are small and cached per input (content hash + settings).
 from __future__ import annotations
 
 import dataclasses
+import functools
 import glob
 import hashlib
 import importlib.util
@@ -302,8 +303,14 @@ def smooth_track(track: np.ndarray, sigma: float = 1.0) -> np.ndarray:
     return out
 
 
-def file_digest(path: str, chunk: int = 1 << 20) -> str:
-    """SHA-1 of a file's content."""
+def file_digest(path: str) -> str:
+    """SHA-1 of a file's content (read once per process while the file is unchanged)."""
+    st = os.stat(path)
+    return _digest(os.path.abspath(path), st.st_size, st.st_mtime_ns)
+
+
+@functools.lru_cache(maxsize=64)
+def _digest(path: str, size: int, mtime_ns: int, chunk: int = 1 << 20) -> str:
     h = hashlib.sha1()
     with open(path, "rb") as f:
         for block in iter(lambda: f.read(chunk), b""):
