@@ -44,6 +44,9 @@ PERSONAL_LEARNING_RATE = 3e-4
 OFFSET_SEARCH = 10  # frames
 OFFSET_MIN_CONFIDENCE = 0.35  # peak minus median lag correlation
 OFFSET_MIN_CORR = 0.5
+# Lags of 1-2 frames are within the estimate's noise on a few seconds of speech: in-sync studio clips (GRID)
+# and retalk_1 (in sync over its whole length) measure -2..0 on their halves. Only larger ones are kept.
+OFFSET_MIN_FRAMES = 3
 SMOOTH_SIGMA = 0.8  # frames, on the predicted shapes
 PEAK_PERCENTILE = 97  # the clip's loud moments: opening 1 on the person's scale
 NETWORK_WEIGHT = 0.3  # share of the networks in the opening; the rest is the loudness envelope
@@ -87,14 +90,15 @@ def training_pairs(track: np.ndarray, mel: np.ndarray, fps: float, steps: int, o
 def speech_offset(track: np.ndarray, mel: np.ndarray, fps: float) -> Tuple[int, float, float]:
     """(offset kept, lag found, its confidence) between a clip's own sound and mouth.
 
-    The offset is kept only for a clear, strong alignment; otherwise 0.
+    The offset is kept only for a clear, strong alignment of at least OFFSET_MIN_FRAMES; otherwise 0.
     """
     openings = metrics.openings(track)
     drive = mouth_drive(np.zeros(0, np.float32), fps, len(track), mel=mel)
     lag, corr, conf = metrics.best_lag(drive, openings, OFFSET_SEARCH)
     if lag is None:
         return 0, 0, 0.0
-    keep = lag if conf >= OFFSET_MIN_CONFIDENCE and corr >= OFFSET_MIN_CORR else 0
+    clear = conf >= OFFSET_MIN_CONFIDENCE and corr >= OFFSET_MIN_CORR and abs(lag) >= OFFSET_MIN_FRAMES
+    keep = lag if clear else 0
     return keep, lag, conf
 
 

@@ -104,7 +104,7 @@ def test_shipped_checkpoint_loads_and_opens_the_mouth_for_speech_only():
     silent = opening_of(sync.plan_mouths(person, np.zeros(48000, np.float32), 25.0, 75))
     assert np.ptp(silent) < 1e-3
     tail = opening[63:]  # after the last syllable the mouth settles to rest without flicker
-    assert np.all(np.diff(tail) <= 0.002)  # 0.2 % of the eye distance: well under a pixel
+    assert np.all(np.diff(tail) <= 0.005)  # half a pixel on a face with 100 px between the eyes
     assert tail[-1] - silent[0] < 0.3 * (opening[:60].max() - silent[0])
 
 
