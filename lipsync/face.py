@@ -41,6 +41,7 @@ RIGHT_EYE = np.arange(42, 48)
 MOUTH = np.arange(48, 68)
 OUTER_LIP = np.arange(48, 60)
 INNER_LIP = np.arange(60, 68)
+INNER_LIP_GAPS = np.array([[61, 67], [62, 66], [63, 65]])  # (upper, lower) pairs whose gaps make the opening
 STABLE = np.array([27, 28, 29, 30, 31, 33, 35, 36, 39, 42, 45])  # nose and eye corners: move with the head only
 
 
@@ -59,7 +60,7 @@ def inter_ocular(points: np.ndarray) -> float:
 
 def mouth_opening(points: np.ndarray) -> float:
     """Inner-lip opening (mean of the three vertical gaps) in inter-ocular units."""
-    gaps = np.linalg.norm(points[[61, 62, 63]] - points[[67, 66, 65]], axis=1)
+    gaps = np.linalg.norm(points[INNER_LIP_GAPS[:, 0]] - points[INNER_LIP_GAPS[:, 1]], axis=1)
     return float(gaps.mean() / max(1e-6, inter_ocular(points)))
 
 

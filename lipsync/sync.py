@@ -32,8 +32,8 @@ from . import audio as audio_lib
 from . import checkpoint as ckpt_lib
 from . import metrics, shape
 from .errors import InputError
-from .face import JAW, MOUTH, cache_dir, file_digest, inter_ocular, mouth_opening
-from .warp import _MOVE, face_down, mouth_drive, uncross_lips
+from .face import JAW, MOUTH, cache_dir, file_digest, mouth_opening
+from .warp import _MOVE, face_down, mouth_drive, target_points, uncross_lips
 
 log = logging.getLogger(__name__)
 
@@ -147,8 +147,6 @@ def prepare_person(*, track: np.ndarray, video_path: str, is_image: bool, has_au
     valid = ~np.isnan(openings)
     if is_image or valid.sum() < 25:  # too few frames to know the rest shape: close this frame's mouth
         first = track[np.flatnonzero(valid)[0]]
-        from .warp import target_points
-
         rest = shape.to_canonical(target_points(first, span[0]))
     else:
         rest = shape.rest_shape(shape.canonical_mouths(track), openings)
@@ -218,8 +216,7 @@ def plan_mouths(person: Person, wav: np.ndarray, fps: float, n_frames: int) -> n
     unit = NETWORK_WEIGHT * net_unit + (1 - NETWORK_WEIGHT) * envelope
     rest_open, peak_open = person.span
     wanted = rest_open + (peak_open - rest_open) * unit
-    rest_now = opening_of(person.rest)
-    disp = disp + (wanted - rest_now - (net_open - opening_of(person.rest)))[:, None, None] * _OPEN_BASIS
+    disp = disp + (wanted - net_open)[:, None, None] * _OPEN_BASIS
     return person.rest + disp
 
 
@@ -245,7 +242,5 @@ def target_landmarks(points: np.ndarray, mouth: np.ndarray, rest: np.ndarray) ->
     wanted = wanted + (opening_of(mouth) - opening_of(wanted)) * _OPEN_BASIS
     out = points.copy()
     out[MOUTH] = shape.from_canonical(wanted, points)
-    down = face_down(points)
-    delta = (mouth_opening(out) - mouth_opening(points)) * inter_ocular(points)
-    out[JAW] = points[JAW] + np.outer(_MOVE[JAW] * delta, down)
-    return uncross_lips(out, down)
+    out[JAW] = target_points(points, mouth_opening(out))[JAW]
+    return uncross_lips(out, face_down(points))

@@ -26,6 +26,7 @@ import tensorflow as tf  # noqa: E402
 
 tf.get_logger().setLevel("ERROR")  # no retracing notices: every ensemble member has its own graph
 
+from .face import INNER_LIP_GAPS, MOUTH  # noqa: E402
 from .shape import N_MOUTH  # noqa: E402
 
 TARGET_SCALE = 10.0  # the network sees displacements x10 (inter-ocular units are small)
@@ -53,8 +54,7 @@ class TrainConfig:
     seed: int = 0
 
 
-# inner-lip pairs (upper, lower) among the 20 mouth points: the vertical gaps that make the opening
-_GAP_PAIRS = np.array([[13, 19], [14, 18], [15, 17]])
+_GAP_PAIRS = INNER_LIP_GAPS - MOUTH[0]  # the same pairs among the 20 mouth points
 
 
 def build_network(dims: ModelDimensions) -> tf.keras.Model:

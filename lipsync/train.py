@@ -101,9 +101,11 @@ def sample_sheet(models: list, clips: List[Clip], path: str) -> None:
         r = metrics.pearson(pred, real)
         cv2.putText(sheet, f"{clip.name}  corr {r:.2f}", (margin, top + 14), cv2.FONT_HERSHEY_SIMPLEX, 0.45, (0, 0, 0), 1)
         cv2.line(sheet, (0, top), (width, top), (200, 200, 200), 1)
-    ok, data = cv2.imencode(".png", sheet)
     from .media import write_file
 
+    ok, data = cv2.imencode(".png", sheet)
+    if not ok:
+        raise LipSyncError(f"{path}: could not encode the sample sheet")
     write_file(path, data.tobytes())
 
 

@@ -21,7 +21,7 @@ import numpy as np
 from scipy.spatial import Delaunay
 
 from . import audio as audio_lib
-from .face import INNER_LIP, JAW, LEFT_EYE, MOUTH, RIGHT_EYE, STABLE, inter_ocular, mouth_opening
+from .face import INNER_LIP, INNER_LIP_GAPS, JAW, LEFT_EYE, MOUTH, RIGHT_EYE, STABLE, inter_ocular, mouth_opening
 
 # Chosen on the ten in-sync GRID clips (mean correlation with the real mouth opening 0.62;
 # a 300-2500 Hz band, a 20 ms lead or a dead zone all did worse).
@@ -173,7 +173,7 @@ def target_points(points: np.ndarray, opening: float) -> np.ndarray:
 def uncross_lips(points: np.ndarray, down: np.ndarray) -> np.ndarray:
     """Moves any lower inner-lip point that crossed above its upper partner back to closed."""
     out = points.astype(np.float32).copy()
-    for up, low in ((61, 67), (62, 66), (63, 65)):
+    for up, low in INNER_LIP_GAPS:
         gap = float((out[low] - out[up]) @ down)
         if gap < 0:
             out[low] -= gap * down
