@@ -115,7 +115,7 @@ def personalize(models: list, x: np.ndarray, y: np.ndarray, budget_s: float, qui
     total = PERSONAL_STEPS * len(models)
     with tqdm(total=total, desc="personalizing", unit="step", disable=quiet, leave=False) as bar:
         for k, model in enumerate(models):
-            copy = model.copy()
+            copy = model.copy(seed=k)
             trainer = Trainer(copy, TrainConfig(learning_rate=PERSONAL_LEARNING_RATE, seed=k))
             share = (budget_s - (time.time() - start)) / (len(models) - k)
             member_start = time.time()

@@ -57,7 +57,7 @@ class TrainConfig:
 _GAP_PAIRS = INNER_LIP_GAPS - MOUTH[0]  # the same pairs among the 20 mouth points
 
 
-def build_network(dims: ModelDimensions) -> tf.keras.Model:
+def build_network(dims: ModelDimensions, seed: int = 0) -> tf.keras.Model:
     """Two paths summed: the loudness of the frame's own moment of sound (the clip-normalised
     mel level over +-`level_steps`//2 steps, clipped to [0, 1]) drives a learned mouth-opening
     pattern, and a convolutional path over the whole window learns the rest (lip rounding,
@@ -74,9 +74,9 @@ def build_network(dims: ModelDimensions) -> tf.keras.Model:
     x = layers.Conv1D(dims.channels, 3, strides=2, padding="same", activation="relu")(x)
     x = layers.Conv1D(dims.channels, 3, strides=2, padding="same", activation="relu")(x)
     x = layers.Flatten()(x)
-    x = layers.Dropout(dims.dropout)(x)
+    x = layers.Dropout(dims.dropout, seed=seed)(x)
     x = layers.Dense(dims.hidden, activation="relu")(x)
-    x = layers.Dropout(dims.dropout)(x)
+    x = layers.Dropout(dims.dropout, seed=seed + 1)(x)
     residual = layers.Dense(dims.n_points * 2, name="residual")(x)
     # the residual pays for its size: the level path carries the sync, the residual the details
     residual = layers.ActivityRegularization(l2=dims.residual_penalty, name="residual_penalty")(residual)
@@ -87,9 +87,11 @@ def build_network(dims: ModelDimensions) -> tf.keras.Model:
 class SyncModel:
     """The network plus what it needs to run and to be trained further."""
 
-    def __init__(self, dims: ModelDimensions, weights: Optional[Dict[str, np.ndarray]] = None):
+    def __init__(self, dims: ModelDimensions, weights: Optional[Dict[str, np.ndarray]] = None, seed: int = 0):
+        """`seed` fixes the initial weights (when `weights` is None) and the dropout masks of training."""
         self.dims = dims
-        self.net = build_network(dims)
+        tf.keras.utils.set_random_seed(seed)  # keras draws initial weights from its global generator
+        self.net = build_network(dims, seed)
         if weights is not None:
             self.set_weights(weights)
 
@@ -110,8 +112,8 @@ class SyncModel:
                 raise ValueError(f"weight {i}: shape {value.shape}, expected {tuple(var.shape)}")
             var.assign(value)
 
-    def copy(self) -> "SyncModel":
-        return SyncModel(self.dims, self.get_weights())
+    def copy(self, seed: int = 0) -> "SyncModel":
+        return SyncModel(self.dims, self.get_weights(), seed)
 
     def predict(self, features: np.ndarray, batch_size: int = 512) -> np.ndarray:
         """features: float32 (n, window_steps, n_mels) -> mouth displacements float32 (n, 20, 2)."""

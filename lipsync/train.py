@@ -135,7 +135,7 @@ def train(*, data: Sequence[str] = (), data_first_half: Sequence[str] = (), out:
             "offsets": {c.name: c.offset for c in clips}}
     models, trainers = [], []
     for k in range(members):
-        model = SyncModel(dims, existing.members[k] if existing and k < len(existing.members) else None)
+        model = SyncModel(dims, existing.members[k] if existing and k < len(existing.members) else None, seed + k)
         trainer = Trainer(model, TrainConfig(seed=seed + k))
         if existing and k < len(existing.optimiser):
             trainer.load_state(existing.optimiser[k])
