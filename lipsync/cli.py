@@ -41,12 +41,17 @@ def lip_sync_parser() -> argparse.ArgumentParser:
     src.add_argument("--text", help="speak this text offline (eSpeak NG) and sync to it")
     p.add_argument("--outfile", help="output video (default: output/<video stem>_<audio stem>.mp4)")
     p.add_argument("--model", default=MODELS[0], choices=MODELS,
-                   help="sync: the TensorFlow sound-to-mouth model (default); warp: training-free, loudness-driven")
+                   help="sync: the TensorFlow sound-to-mouth model (default); warp: training-free, loudness-driven; "
+                        "wav2lip: the official Wav2Lip generator (bring its checkpoint, needs PyTorch)")
     p.add_argument("--personalize", default="auto", choices=("auto", "on", "off"),
                    help="sync model: fine-tune on the input's own speech (auto: when it has some), cached per input")
     p.add_argument("--personalize_seconds", type=float, default=120.0, help="time budget for personalization")
     p.add_argument("--checkpoint_path", default=None,
-                   help="sync model weights (default: checkpoints/sync_model.npz shipped with lipsync)")
+                   help="model weights (default: checkpoints/sync_model.npz shipped with lipsync; "
+                        "for --model wav2lip checkpoints/wav2lip_gan.pth)")
+    p.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"),
+                   help="--model wav2lip: where PyTorch runs (auto: a CUDA GPU when present)")
+    p.add_argument("--batch_size", type=int, default=16, help="frames rendered per batch")
     p.add_argument("--fps", type=float, default=25.0, help="frame rate of the output when the input is a photo")
     p.add_argument("--detector", default="hog", choices=DETECTORS, help="face detector backend")
     p.add_argument("--face_index", type=int, default=None,
@@ -75,6 +80,8 @@ def _lip_sync(args: argparse.Namespace) -> int:
         raise LipSyncError(f"--crf {args.crf}: must be between 0 and 51")
     if args.fps <= 0 or args.fps > 120:
         raise LipSyncError(f"--fps {args.fps}: must be between 0 and 120")
+    if args.batch_size < 1:
+        raise LipSyncError(f"--batch_size {args.batch_size}: must be 1 or more")
     if args.personalize_seconds <= 0:
         raise LipSyncError(f"--personalize_seconds {args.personalize_seconds}: must be more than 0")
     result = lip_sync(video_path=args.video_path, audio_path=args.audio_path, text=args.text, outfile=args.outfile,
@@ -82,7 +89,8 @@ def _lip_sync(args: argparse.Namespace) -> int:
                       box=tuple(args.box) if args.box else None, pads=tuple(args.pads), nosmooth=args.nosmooth,
                       use_cache=not args.no_cache, loop=args.loop, crf=args.crf, voice=args.voice, rate=args.rate,
                       personalize=args.personalize, personalize_seconds=args.personalize_seconds,
-                      checkpoint_path=args.checkpoint_path, quiet=args.quiet)
+                      checkpoint_path=args.checkpoint_path, device=args.device, batch_size=args.batch_size,
+                      quiet=args.quiet)
     if not args.quiet:
         print(result.summary())
     return 0
@@ -90,6 +98,87 @@ def _lip_sync(args: argparse.Namespace) -> int:
 
 def lip_sync_main(argv: Optional[List[str]] = None) -> int:
     return _run(_lip_sync, lip_sync_parser(), argv)
+
+
+def extract_frames_parser() -> argparse.ArgumentParser:
+    from .frames import FORMATS
+
+    p = argparse.ArgumentParser(prog="extract_frames.py", formatter_class=FORMATTER,
+                                description="Write every frame of a video as numbered images, with frames.json and "
+                                            "the sound track (audio.wav), for lip_sync_wav2lip.py.")
+    p.add_argument("--video_path", required=True, help="the video")
+    p.add_argument("--output_dir", required=True, help="folder for 000000.png, 000001.png, ..., frames.json")
+    p.add_argument("--format", default="png", choices=FORMATS, help="png is lossless; jpg is smaller")
+    p.add_argument("--quality", type=int, default=None,
+                   help="jpg: quality 1-100 (default 95); png: compression level 0-9 (default 1, fastest)")
+    p.add_argument("--overwrite", action="store_true", help="replace frames already in --output_dir")
+    p.add_argument("--quiet", action="store_true", help="no progress bar or summary")
+    return p
+
+
+def _extract_frames(args: argparse.Namespace) -> int:
+    from .frames import extract_frames
+
+    info = extract_frames(video_path=args.video_path, output_dir=args.output_dir, fmt=args.format,
+                          quality=args.quality, overwrite=args.overwrite, quiet=args.quiet)
+    if not args.quiet:
+        sound = f", sound in {info.audio}" if info.audio else ", no sound track"
+        print(f"wrote {info.frame_count} frames ({info.width}x{info.height}, {info.fps:g} fps) "
+              f"to {args.output_dir}{sound}")
+    return 0
+
+
+def extract_frames_main(argv: Optional[List[str]] = None) -> int:
+    return _run(_extract_frames, extract_frames_parser(), argv)
+
+
+def wav2lip_parser() -> argparse.ArgumentParser:
+    from .media import DEFAULT_CRF
+    from .pipeline import LOOP_MODES
+    from .wav2lip import DEFAULT_PADS, OFFICIAL_NAMES
+
+    p = argparse.ArgumentParser(prog="lip_sync_wav2lip.py", formatter_class=FORMATTER,
+                                description="Lip-sync a frame folder (from extract_frames.py) with the official "
+                                            f"Wav2Lip generator. Bring {' or '.join(OFFICIAL_NAMES)} in checkpoints/.")
+    p.add_argument("--audio_path", required=True, help="sound to sync to: any audio file, or a video's sound")
+    p.add_argument("--frames_dir", required=True, help="folder written by extract_frames.py (or numbered images)")
+    p.add_argument("--checkpoint_path", default=None, help="Wav2Lip weights (default: checkpoints/wav2lip_gan.pth)")
+    p.add_argument("--outfile", help="output video (default: output/<folder name>_<audio stem>.mp4)")
+    p.add_argument("--fps", type=float, default=None, help="frame rate (default: from frames.json)")
+    p.add_argument("--batch_size", type=int, default=16, help="faces per generator batch")
+    p.add_argument("--pads", type=int, nargs=4, metavar=("TOP", "BOTTOM", "LEFT", "RIGHT"),
+                   default=list(DEFAULT_PADS), help="pixels added around the face box")
+    p.add_argument("--resize_factor", type=int, default=1, help="shrink frames by this factor first (faster)")
+    p.add_argument("--nosmooth", action="store_true", help="do not smooth face positions over time")
+    p.add_argument("--box", type=int, nargs=4, metavar=("TOP", "BOTTOM", "LEFT", "RIGHT"), default=None,
+                   help="use this fixed face box instead of detection")
+    p.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"),
+                   help="where PyTorch runs (auto: a CUDA GPU when present)")
+    p.add_argument("--loop", default="pingpong", choices=LOOP_MODES, help="how frames repeat for longer sound")
+    p.add_argument("--crf", type=int, default=DEFAULT_CRF, help="x264 quality (lower is better)")
+    p.add_argument("--quiet", action="store_true", help="no progress bars or summary")
+    return p
+
+
+def _wav2lip(args: argparse.Namespace) -> int:
+    from .pipeline import lip_sync_frames
+
+    if args.fps is not None and not 0 < args.fps <= 120:
+        raise LipSyncError(f"--fps {args.fps}: must be between 0 and 120")
+    if not 0 <= args.crf <= 51:
+        raise LipSyncError(f"--crf {args.crf}: must be between 0 and 51")
+    result = lip_sync_frames(frames_dir=args.frames_dir, audio_path=args.audio_path, outfile=args.outfile,
+                             checkpoint_path=args.checkpoint_path, fps=args.fps, batch_size=args.batch_size,
+                             pads=tuple(args.pads), resize_factor=args.resize_factor, nosmooth=args.nosmooth,
+                             box=tuple(args.box) if args.box else None, device=args.device, loop=args.loop,
+                             crf=args.crf, quiet=args.quiet)
+    if not args.quiet:
+        print(result.summary())
+    return 0
+
+
+def wav2lip_main(argv: Optional[List[str]] = None) -> int:
+    return _run(_wav2lip, wav2lip_parser(), argv)
 
 
 def tts_parser() -> argparse.ArgumentParser:

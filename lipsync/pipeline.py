@@ -14,8 +14,9 @@ import logging
 import os
 import tempfile
 import time
-from typing import Optional, Sequence, Tuple
+from typing import Callable, Iterable, List, Optional, Sequence, Tuple
 
+import cv2
 import numpy as np
 from tqdm import tqdm
 
@@ -30,7 +31,7 @@ from .warp import Calibration, ExemplarPicker, MouthExemplar, WarpRenderer, cali
 
 log = logging.getLogger(__name__)
 
-MODELS = ("sync", "warp")  # the first is the default
+MODELS = ("sync", "warp", "wav2lip")  # the first is the default
 LOOP_MODES = ("pingpong", "forward")
 SMOOTH_SIGMA = 1.0
 
@@ -174,21 +175,27 @@ def track_face(info: MediaInfo, fps: float, settings: TrackSettings, *, use_cach
         if cached is not None:
             log.info("face track from cache %s", cache)
             return cached
+    frames = [read_image(info.path)] if info.is_image else VideoReader(info, fps)
+    total = 1 if info.is_image else int(round(info.duration * fps)) or None
+    track = track_frames(frames, settings, total=total, quiet=quiet or info.is_image)
+    if cache:
+        _track_cache_save(cache, track)
+    return track
+
+
+def track_frames(frames: Iterable[np.ndarray], settings: TrackSettings, *, total: Optional[int] = None,
+                 quiet: bool = False) -> FaceTrack:
+    """Face landmarks for every frame of an iterable of BGR frames."""
     tracker = FaceTracker(settings)
     picker = ExemplarPicker()
     rows = []
-    frames = [read_image(info.path)] if info.is_image else VideoReader(info, fps)
-    total = 1 if info.is_image else int(round(info.duration * fps)) or None
-    with tqdm(total=total, desc="tracking face", unit="frame", disable=quiet or info.is_image, leave=False) as bar:
+    with tqdm(total=total, desc="tracking face", unit="frame", disable=quiet, leave=False) as bar:
         for frame in frames:
             points = tracker(frame)
             picker.offer(frame, points)
             rows.append(points if points is not None else np.full((68, 2), np.nan, np.float32))
             bar.update(1)
-    track = FaceTrack(np.stack(rows), picker.best())
-    if cache:
-        _track_cache_save(cache, track)
-    return track
+    return FaceTrack(np.stack(rows), picker.best())
 
 
 def plan_openings(wav: np.ndarray, fps: float, n_frames: int, calibration: Calibration) -> np.ndarray:
@@ -218,14 +225,15 @@ def lip_sync(*, video_path: str, audio_path: Optional[str] = None, text: Optiona
              nosmooth: bool = False, use_cache: bool = True, loop: str = "pingpong", crf: int = DEFAULT_CRF,
              voice: Optional[str] = None, rate: Optional[int] = None, personalize: str = "auto",
              personalize_seconds: float = 120.0, checkpoint_path: Optional[str] = None,
-             quiet: bool = False) -> Result:
+             device: str = "auto", batch_size: int = 16, quiet: bool = False) -> Result:
     """Makes the face in `video_path` (a video or a photo) speak `audio_path` (or `text`).
 
     Writes an H.264/AAC video as long as the sound, at the source's frame size and rate
     (`fps` for a photo), to `outfile` (default output/<video stem>_<audio stem>.mp4).
     `model` "sync" (default) is the TensorFlow sound-to-shape model (`lipsync.sync`),
     personalized on the input's own speech per `personalize` ("auto", "on", "off") within
-    `personalize_seconds`; "warp" is the training-free loudness-driven renderer.
+    `personalize_seconds`; "warp" is the training-free loudness-driven renderer; "wav2lip"
+    runs the official Wav2Lip generator from `checkpoint_path` (PyTorch, on `device`).
     Raises a LipSyncError subclass for bad input; leaves no output file on failure.
     """
     start = time.time()
@@ -263,32 +271,119 @@ def lip_sync(*, video_path: str, audio_path: Optional[str] = None, text: Optiona
 
             def target(j: int, points: np.ndarray) -> np.ndarray:
                 return sync.target_landmarks(points, mouths[j], person.rest)
-        else:
+        elif model == "warp":
             openings = plan_openings(wav, rate_out, n_out, calibration)
 
             def target(j: int, points: np.ndarray) -> np.ndarray:
                 return target_points(points, float(openings[j]))
-        renderer = WarpRenderer(track.exemplar, pads=pads)
-        log.info("calibration %s, exemplar %s", calibration, "own" if track.exemplar is not None else "synthetic")
+        if model == "wav2lip":
+            render = wav2lip_renderer(wav, rate_out, n_out, checkpoint_path=checkpoint_path, device=device,
+                                      pads=pads)
+        else:
+            warper = WarpRenderer(track.exemplar, pads=pads)
 
+            def render(js, frames, points):
+                return [warper.render_points(f, p, target(j, p)) for j, f, p in zip(js, frames, points)]
+        log.info("calibration %s, exemplar %s", calibration, "own" if track.exemplar is not None else "synthetic")
         source = FrameSource(info, rate_out, spool=n_out > n_source)
-        without_face = 0
         try:
-            with atomic_output(outfile) as tmp, \
-                    VideoWriter(tmp, info.width, info.height, rate_out, audio_path=sound, crf=crf) as writer, \
-                    tqdm(total=n_out, desc="lip-syncing", unit="frame", disable=quiet, leave=False) as bar:
-                for j in range(n_out):
-                    idx = source_index(j, n_source, loop)
-                    frame = source.get(idx)
-                    points = points_all[min(idx, n_source - 1)]
-                    if frame is None:
-                        raise InputError(f"{video_path}: the video ended early while decoding")
-                    if np.isnan(points[0, 0]):
-                        without_face += 1
-                        writer.write(frame)
-                    else:
-                        writer.write(renderer.render_points(frame, points, target(j, points)))
-                    bar.update(1)
+            without_face = write_video(outfile, frames=source.get, track=points_all, n_out=n_out,
+                                       size=(info.width, info.height), fps=rate_out, sound=sound, render=render,
+                                       loop=loop, crf=crf, batch_size=batch_size, source_name=video_path,
+                                       quiet=quiet)
         finally:
             source.close()
     return Result(outfile, n_out / rate_out, n_out, without_face, rate_out, time.time() - start)
+
+
+Renderer = Callable[[List[int], List[np.ndarray], List[np.ndarray]], List[np.ndarray]]
+
+
+def write_video(outfile: str, *, frames: Callable[[int], Optional[np.ndarray]], track: np.ndarray, n_out: int,
+                size: Tuple[int, int], fps: float, sound: str, render: Renderer, loop: str, crf: int,
+                batch_size: int, source_name: str, quiet: bool) -> int:
+    """Renders and encodes `n_out` frames to `outfile` (atomically), muxed with `sound`.
+
+    `frames(i)` gives source frame i and `track[i]` its landmarks (NaN: no face, the frame
+    is copied). `render(js, frames, points)` turns a batch of output frames with a face into
+    new frames. Returns the number of output frames without a face.
+    """
+    n_source = len(track)
+    without_face = 0
+    with atomic_output(outfile) as tmp, \
+            VideoWriter(tmp, size[0], size[1], fps, audio_path=sound, crf=crf) as writer, \
+            tqdm(total=n_out, desc="lip-syncing", unit="frame", disable=quiet, leave=False) as bar:
+        for first in range(0, n_out, batch_size):
+            batch = []
+            for j in range(first, min(n_out, first + batch_size)):
+                idx = source_index(j, n_source, loop)
+                frame = frames(idx)
+                if frame is None:
+                    raise InputError(f"{source_name}: the video ended early while decoding")
+                batch.append((j, frame, track[min(idx, n_source - 1)]))
+            with_face = [k for k, (_, _, p) in enumerate(batch) if not np.isnan(p[0, 0])]
+            without_face += len(batch) - len(with_face)
+            rendered = render([batch[k][0] for k in with_face], [batch[k][1] for k in with_face],
+                              [batch[k][2] for k in with_face]) if with_face else []
+            out = [frame for _, frame, _ in batch]
+            for k, new in zip(with_face, rendered):
+                out[k] = new
+            for frame in out:
+                writer.write(frame)
+            bar.update(len(out))
+    return without_face
+
+
+def wav2lip_renderer(wav: np.ndarray, fps: float, n_out: int, *, checkpoint_path: Optional[str], device: str,
+                     pads: Sequence[int]) -> Renderer:
+    """A batch renderer running the Wav2Lip generator on each frame's mel window."""
+    from .wav2lip import DEFAULT_CHECKPOINT, Wav2LipRenderer, load_wav2lip
+
+    renderer = Wav2LipRenderer(load_wav2lip(checkpoint_path or DEFAULT_CHECKPOINT, device=device), pads=pads)
+    mels = audio_lib.mel_windows(audio_lib.melspectrogram(wav), fps, n_out)
+    return lambda js, frames, points: renderer.render(frames, points, mels[js])
+
+
+def lip_sync_frames(*, frames_dir: str, audio_path: str, outfile: Optional[str] = None, output_dir: str = "output",
+                    checkpoint_path: Optional[str] = None, fps: Optional[float] = None, batch_size: int = 16,
+                    pads: Sequence[int] = (0, 10, 0, 0), resize_factor: int = 1, nosmooth: bool = False,
+                    box: Optional[Tuple[int, int, int, int]] = None, detector: str = "hog", device: str = "auto",
+                    loop: str = "pingpong", crf: int = DEFAULT_CRF, quiet: bool = False) -> Result:
+    """The Wav2Lip path over a frame folder (see `lipsync.frames`): the face in the frames
+    speaks `audio_path`. fps comes from the folder's frames.json unless given. Frames are
+    shrunk by `resize_factor` first (a smaller, faster output), as in Wav2Lip.
+    Writes output/<folder name>_<audio stem>.mp4 unless `outfile` is given.
+    """
+    from .frames import FrameFolder
+
+    start = time.time()
+    if resize_factor < 1:
+        raise InputError(f"--resize_factor {resize_factor}: must be 1 or more")
+    if batch_size < 1:
+        raise InputError(f"--batch_size {batch_size}: must be 1 or more")
+    if loop not in LOOP_MODES:
+        raise InputError(f"unknown loop mode {loop!r} (choose from {', '.join(LOOP_MODES)})")
+    folder = FrameFolder(frames_dir, fps)
+    check_readable(audio_path, "audio")
+    stem = os.path.splitext(os.path.basename(audio_path))[0]
+    outfile = outfile or default_outfile(os.path.basename(os.path.normpath(frames_dir)), stem, output_dir)
+    check_outfile(outfile, [audio_path, folder.audio_path])
+    wav = audio_lib.load_audio(audio_path)
+    width, height = folder.width // resize_factor // 2 * 2, folder.height // resize_factor // 2 * 2
+
+    def frame(i: int) -> np.ndarray:
+        image = folder.get(i)
+        if resize_factor == 1 and image.shape[1] == width and image.shape[0] == height:
+            return image
+        return cv2.resize(image, (width, height), interpolation=cv2.INTER_AREA)
+
+    settings = TrackSettings(detector=detector, box=box)
+    track = track_frames((frame(i) for i in range(len(folder))), settings, total=len(folder), quiet=quiet)
+    require_faces(track.landmarks, frames_dir)
+    points_all = track.landmarks if nosmooth else smooth_track(track.landmarks, SMOOTH_SIGMA)
+    n_out = audio_lib.frame_count(len(wav), folder.fps)
+    render = wav2lip_renderer(wav, folder.fps, n_out, checkpoint_path=checkpoint_path, device=device, pads=pads)
+    without_face = write_video(outfile, frames=frame, track=points_all, n_out=n_out, size=(width, height),
+                               fps=folder.fps, sound=audio_path, render=render, loop=loop, crf=crf,
+                               batch_size=batch_size, source_name=frames_dir, quiet=quiet)
+    return Result(outfile, n_out / folder.fps, n_out, without_face, folder.fps, time.time() - start)
