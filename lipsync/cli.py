@@ -35,11 +35,14 @@ def lip_sync_parser() -> argparse.ArgumentParser:
 
     p = argparse.ArgumentParser(prog="lip_sync.py", formatter_class=FORMATTER,
                                 description="Make the face in a video or photo speak a new sound track.")
-    p.add_argument("--video_path", required=True, help="video (mp4, mov, mkv, webm, avi, mpg) or photo (png, jpg, webp)")
-    src = p.add_mutually_exclusive_group(required=True)
+    p.add_argument("--video_path", help="video (mp4, mov, mkv, webm, avi, mpg) or photo (png, jpg, webp)")
+    src = p.add_mutually_exclusive_group()
     src.add_argument("--audio_path", help="sound to sync to: any audio file, or a video whose sound is used")
     src.add_argument("--text", help="speak this text offline (eSpeak NG) and sync to it")
     p.add_argument("--outfile", help="output video (default: output/<video stem>_<audio stem>.mp4)")
+    p.add_argument("--batch", metavar="CSV",
+                   help="run many jobs: a CSV with columns video,audio[,outfile] (paths relative to the CSV); "
+                        "jobs whose output exists are skipped, a failing job does not stop the others")
     p.add_argument("--model", default=MODELS[0], choices=MODELS,
                    help="sync: the TensorFlow sound-to-mouth model (default); warp: training-free, loudness-driven; "
                         "wav2lip: the official Wav2Lip generator (bring its checkpoint, needs PyTorch)")
@@ -74,6 +77,16 @@ def lip_sync_parser() -> argparse.ArgumentParser:
 def _lip_sync(args: argparse.Namespace) -> int:
     from .pipeline import lip_sync
 
+    if args.batch:
+        given = [f for f, v in (("--video_path", args.video_path), ("--audio_path", args.audio_path),
+                                ("--text", args.text), ("--outfile", args.outfile)) if v]
+        if given:
+            raise LipSyncError(f"--batch takes the videos and sounds from {args.batch}: drop {' and '.join(given)}")
+    elif not args.video_path:
+        raise LipSyncError("missing --video_path: the video or photo to lip-sync (or --batch CSV for many jobs)")
+    elif not (args.audio_path or args.text):
+        raise LipSyncError("no sound given: pass --audio_path FILE or --text \"...\"")
+
     if args.face_index is not None and args.face_index < 0:
         raise LipSyncError(f"--face_index {args.face_index}: must be 0 or more")
     if not 0 <= args.crf <= 51:
@@ -84,16 +97,33 @@ def _lip_sync(args: argparse.Namespace) -> int:
         raise LipSyncError(f"--batch_size {args.batch_size}: must be 1 or more")
     if args.personalize_seconds <= 0:
         raise LipSyncError(f"--personalize_seconds {args.personalize_seconds}: must be more than 0")
+    options = dict(model=args.model, fps=args.fps, detector=args.detector, face_index=args.face_index,
+                   box=tuple(args.box) if args.box else None, pads=tuple(args.pads), nosmooth=args.nosmooth,
+                   use_cache=not args.no_cache, loop=args.loop, crf=args.crf, voice=args.voice, rate=args.rate,
+                   personalize=args.personalize, personalize_seconds=args.personalize_seconds,
+                   checkpoint_path=args.checkpoint_path, device=args.device, batch_size=args.batch_size,
+                   quiet=args.quiet)
+    if args.batch:
+        return _lip_sync_batch(args.batch, options, args.quiet)
     result = lip_sync(video_path=args.video_path, audio_path=args.audio_path, text=args.text, outfile=args.outfile,
-                      model=args.model, fps=args.fps, detector=args.detector, face_index=args.face_index,
-                      box=tuple(args.box) if args.box else None, pads=tuple(args.pads), nosmooth=args.nosmooth,
-                      use_cache=not args.no_cache, loop=args.loop, crf=args.crf, voice=args.voice, rate=args.rate,
-                      personalize=args.personalize, personalize_seconds=args.personalize_seconds,
-                      checkpoint_path=args.checkpoint_path, device=args.device, batch_size=args.batch_size,
-                      quiet=args.quiet)
+                      **options)
     if not args.quiet:
         print(result.summary())
     return 0
+
+
+def _lip_sync_batch(csv_path: str, options: dict, quiet: bool) -> int:
+    from .batch import read_jobs, run_batch, summary
+    from .pipeline import lip_sync
+
+    jobs = read_jobs(csv_path)
+    outcomes = run_batch(jobs, lambda job: lip_sync(video_path=job.video, audio_path=job.audio,
+                                                    outfile=job.outfile, **options),
+                         report=None if quiet else print,
+                         report_error=lambda line: print(f"error: {line}", file=sys.stderr))
+    if not quiet:
+        print(summary(outcomes))
+    return 1 if any(o.status == "failed" for o in outcomes) else 0
 
 
 def lip_sync_main(argv: Optional[List[str]] = None) -> int:

@@ -10,6 +10,7 @@ file on disk so that they can be played back and forth.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import logging
 import os
 import tempfile
@@ -334,12 +335,22 @@ def write_video(outfile: str, *, frames: Callable[[int], Optional[np.ndarray]], 
     return without_face
 
 
+@functools.lru_cache(maxsize=1)
+def _load_wav2lip(path: str, device: str, stamp):
+    """The generator, loaded once per process while the file is unchanged (`stamp`)."""
+    from .wav2lip import load_wav2lip
+
+    return load_wav2lip(path, device=device)
+
+
 def wav2lip_renderer(wav: np.ndarray, fps: float, n_out: int, *, checkpoint_path: Optional[str], device: str,
                      pads: Sequence[int]) -> Renderer:
     """A batch renderer running the Wav2Lip generator on each frame's mel window."""
-    from .wav2lip import DEFAULT_CHECKPOINT, Wav2LipRenderer, load_wav2lip
+    from .wav2lip import DEFAULT_CHECKPOINT, Wav2LipRenderer
 
-    renderer = Wav2LipRenderer(load_wav2lip(checkpoint_path or DEFAULT_CHECKPOINT, device=device), pads=pads)
+    path = checkpoint_path or DEFAULT_CHECKPOINT
+    stamp = (os.path.getsize(path), os.stat(path).st_mtime_ns) if os.path.isfile(path) else None
+    renderer = Wav2LipRenderer(_load_wav2lip(path, device, stamp), pads=pads)
     mels = audio_lib.mel_windows(audio_lib.melspectrogram(wav), fps, n_out)
     return lambda js, frames, points: renderer.render(frames, points, mels[js])
 

@@ -65,10 +65,26 @@ class Person:
     personal: bool = False
 
 
+_LOADED: dict = {}  # (path, size, mtime) -> (dims, models): a batch of jobs loads the weights once
+
+
 def load_models(path: Optional[str] = None):
+    """(dims, models, path) of a checkpoint; loaded once per process while the file is unchanged.
+    The models are shared: callers copy before changing them (as `personalize` does)."""
     path = path or ckpt_lib.default_checkpoint()
-    ckpt = ckpt_lib.load(path)
-    dims, models = ckpt_lib.build_models(ckpt, path)
+    try:
+        st = os.stat(path)
+        key = (os.path.abspath(path), st.st_size, st.st_mtime_ns)
+    except OSError:
+        key = None  # ckpt_lib.load gives the error message
+    if key is None or key not in _LOADED:
+        ckpt = ckpt_lib.load(path)
+        loaded = ckpt_lib.build_models(ckpt, path)
+        if key is None:
+            return (*loaded, path)
+        _LOADED.clear()
+        _LOADED[key] = loaded
+    dims, models = _LOADED[key]
     return dims, models, path
 
 
