@@ -10,6 +10,7 @@ import dataclasses
 import fractions
 import glob
 import os
+import queue
 import re
 import shutil
 import signal
@@ -26,6 +27,7 @@ from .errors import InputError, OutputError
 
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".webp", ".bmp")
 DEFAULT_CRF = 18
+PREFETCH_FRAMES = 8  # frames decoded ahead, and frames queued for the encoder
 
 
 def ffmpeg_exe() -> str:
@@ -165,24 +167,54 @@ class VideoReader:
                "-f", "rawvideo", "-pix_fmt", "bgr24", "-"]
         with tempfile.TemporaryFile() as errlog:
             proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=errlog, bufsize=self.frame_bytes * 4)
+            # a thread reads ahead, so decoding overlaps with the caller's work on the frames
+            ahead: queue.Queue = queue.Queue(maxsize=PREFETCH_FRAMES)
+            stop = threading.Event()
+
+            def read() -> None:
+                try:
+                    while not stop.is_set():
+                        buf = proc.stdout.read(self.frame_bytes)
+                        if len(buf) < self.frame_bytes:
+                            break
+                        _put(ahead, buf, stop)
+                except (OSError, ValueError):  # the pipe was closed under us: the caller stopped early
+                    pass
+                finally:
+                    _put(ahead, None, stop)
+
+            reader = threading.Thread(target=read, name="lipsync-decode", daemon=True)
+            reader.start()
             count = 0
             try:
                 while True:
-                    buf = proc.stdout.read(self.frame_bytes)
-                    if len(buf) < self.frame_bytes:
+                    buf = ahead.get()
+                    if buf is None:
                         break
                     count += 1
                     yield np.frombuffer(buf, np.uint8).reshape(self.info.height, self.info.width, 3)
             finally:
-                proc.stdout.close()
+                stop.set()
                 if proc.poll() is None:
                     proc.kill()
+                reader.join()
+                proc.stdout.close()
                 proc.wait()
             if count == 0:  # a damaged tail after good frames is kept, as players do
                 errlog.seek(0)
                 err = errlog.read().decode("utf-8", "replace").strip()
                 detail = err.splitlines()[-1] if err else "no frames decoded"
                 raise InputError(f"{self.info.path}: cannot decode the video ({detail})")
+
+
+def _put(q: queue.Queue, item, stop: threading.Event) -> None:
+    """Puts `item` on a bounded queue unless `stop` is set meanwhile."""
+    while not stop.is_set():
+        try:
+            q.put(item, timeout=0.1)
+            return
+        except queue.Full:
+            continue
 
 
 def batched(iterable, size: int) -> Iterator[List]:
@@ -301,23 +333,59 @@ class VideoWriter:
             self._proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stderr=self._errlog)
             _ENCODERS[path] = self._proc
         self.frames_written = 0
+        # a thread feeds the encoder, so encoding overlaps with the caller's work on the next frames
+        self._queue: queue.Queue = queue.Queue(maxsize=PREFETCH_FRAMES)
+        self._stop = threading.Event()
+        self._broken = False
+        self._feeder = threading.Thread(target=self._feed, name="lipsync-encode", daemon=True)
+        self._feeder.start()
+
+    def _feed(self) -> None:
+        while True:
+            frame = self._queue.get()
+            if frame is None or self._stop.is_set():
+                return
+            try:
+                self._proc.stdin.write(frame.data)
+            except (BrokenPipeError, OSError, ValueError):
+                self._broken = True
+                return
 
     def write(self, frame: np.ndarray) -> None:
         if frame.shape != (self.height, self.width, 3) or frame.dtype != np.uint8:
             raise ValueError(f"frame of shape {frame.shape} {frame.dtype}, expected {(self.height, self.width, 3)} uint8")
-        try:
-            self._proc.stdin.write(np.ascontiguousarray(frame).data)
-        except BrokenPipeError:
+        if self._broken:
             self._fail()
+        frame = np.ascontiguousarray(frame)
+        while True:
+            try:
+                self._queue.put(frame, timeout=0.1)
+                break
+            except queue.Full:
+                if self._broken or not self._feeder.is_alive():
+                    self._fail()
         self.frames_written += 1
 
     def _fail(self):
+        self._stop.set()
         self._proc.wait()
         self._errlog.seek(0)
         err = self._errlog.read().decode("utf-8", "replace").strip()
         raise OutputError(f"{self.path}: ffmpeg could not encode the video ({err.splitlines()[-1] if err else 'unknown error'})")
 
+    def _end_feeder(self) -> None:
+        while self._feeder.is_alive():  # a feeder that stopped on a broken pipe takes nothing more
+            try:
+                self._queue.put(None, timeout=0.1)
+                break
+            except queue.Full:
+                continue
+        self._feeder.join()
+
     def close(self) -> None:
+        self._end_feeder()
+        if self._broken:
+            self._fail()
         if self._proc.stdin and not self._proc.stdin.closed:
             with contextlib.suppress(BrokenPipeError):
                 self._proc.stdin.close()
@@ -328,7 +396,13 @@ class VideoWriter:
         self._errlog.close()
 
     def abort(self) -> None:
-        _stop(self._proc)
+        self._stop.set()
+        _stop(self._proc)  # a write blocked on the pipe fails now
+        with contextlib.suppress(queue.Empty):
+            while True:
+                self._queue.get_nowait()
+        self._queue.put(None)
+        self._feeder.join()
         _ENCODERS.pop(self.path, None)
         self._errlog.close()
 
