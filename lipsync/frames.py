@@ -41,10 +41,6 @@ class FramesInfo:
     source: Optional[str]
     audio: Optional[str]  # file name inside the folder, or None
 
-    @property
-    def audio_path(self) -> Optional[str]:
-        return os.path.join(self.folder, self.audio) if self.audio else None
-
 
 def frame_name(index: int, fmt: str) -> str:
     return f"{index:06d}.{fmt}"
@@ -188,7 +184,4 @@ class FrameFolder:
 
     def __iter__(self) -> Iterator[np.ndarray]:
         return (self.get(i) for i in range(len(self)))
-
-    def close(self) -> None:
-        pass
 

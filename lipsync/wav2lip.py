@@ -11,6 +11,7 @@ PyTorch is imported lazily: the rest of the toolkit runs without it.
 """
 from __future__ import annotations
 
+import functools
 import os
 from typing import Dict, Sequence, Tuple
 
@@ -214,12 +215,15 @@ def face_box(points: np.ndarray, frame_shape: Sequence[int],
     return y0, y1, x0, x1
 
 
+@functools.lru_cache(maxsize=32)
 def _paste_mask(height: int, width: int) -> np.ndarray:
     """Weights for pasting a generated crop: the lower face, faded out towards the box edges."""
     mask = np.zeros((height, width), np.float32)
     mask[int(height * 0.45):int(height * 0.97), int(width * 0.06):int(width * 0.94)] = 1.0
     k = max(3, int(0.08 * max(height, width)) | 1)
-    return cv2.GaussianBlur(mask, (k, k), 0)[..., None]
+    mask = cv2.GaussianBlur(mask, (k, k), 0)[..., None]
+    mask.setflags(write=False)  # shared between calls (cached)
+    return mask
 
 
 class Wav2LipRenderer:
