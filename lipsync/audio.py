@@ -51,13 +51,56 @@ def load_audio(path: str, sr: int = SAMPLE_RATE) -> np.ndarray:
     return wav
 
 
+# Slaney's mel scale (librosa's default, which Wav2Lip used): linear below 1 kHz, logarithmic above
+_MEL_LINEAR_HZ = 200.0 / 3  # Hz per mel below the break
+_MEL_BREAK_HZ = 1000.0
+_MEL_LOG_STEP = np.log(6.4) / 27.0  # log-Hz per mel above the break
+
+
+def hz_to_mel(hz: np.ndarray) -> np.ndarray:
+    hz = np.asarray(hz, np.float64)
+    log_part = _MEL_BREAK_HZ / _MEL_LINEAR_HZ + np.log(np.maximum(hz, 1e-10) / _MEL_BREAK_HZ) / _MEL_LOG_STEP
+    return np.where(hz >= _MEL_BREAK_HZ, log_part, hz / _MEL_LINEAR_HZ)
+
+
+def mel_to_hz(mel: np.ndarray) -> np.ndarray:
+    mel = np.asarray(mel, np.float64)
+    break_mel = _MEL_BREAK_HZ / _MEL_LINEAR_HZ
+    return np.where(mel >= break_mel, _MEL_BREAK_HZ * np.exp(_MEL_LOG_STEP * (mel - break_mel)), mel * _MEL_LINEAR_HZ)
+
+
+def mel_frequencies(n: int, fmin: float = FMIN, fmax: float = FMAX) -> np.ndarray:
+    """`n` frequencies (Hz) evenly spaced on the mel scale from `fmin` to `fmax`."""
+    return mel_to_hz(np.linspace(hz_to_mel(fmin), hz_to_mel(fmax), n))
+
+
 @functools.lru_cache(maxsize=4)
 def mel_filters(sr: int = SAMPLE_RATE, n_fft: int = N_FFT, n_mels: int = N_MELS,
                 fmin: float = FMIN, fmax: float = FMAX) -> np.ndarray:
-    """Slaney-normalised mel filterbank, shape (n_mels, n_fft // 2 + 1)."""
-    import librosa
+    """Slaney-normalised triangular mel filterbank, shape (n_mels, n_fft // 2 + 1).
 
-    return librosa.filters.mel(sr=sr, n_fft=n_fft, n_mels=n_mels, fmin=fmin, fmax=fmax).astype(np.float32)
+    The same bank as librosa.filters.mel (tested), built with numpy alone: importing
+    librosa costs more than a second per run.
+    """
+    edges = mel_frequencies(n_mels + 2, fmin, fmax)
+    bins = np.linspace(0.0, sr / 2, n_fft // 2 + 1)
+    rise = (bins[None, :] - edges[:-2, None]) / (edges[1:-1] - edges[:-2])[:, None]
+    fall = (edges[2:, None] - bins[None, :]) / (edges[2:] - edges[1:-1])[:, None]
+    area = 2.0 / (edges[2:] - edges[:-2])  # each filter has the same area
+    return (np.maximum(0.0, np.minimum(rise, fall)) * area[:, None]).astype(np.float32)
+
+
+@functools.lru_cache(maxsize=2)
+def _window(n: int) -> np.ndarray:
+    """Periodic Hann window (librosa's / scipy's fftbins=True)."""
+    return (0.5 - 0.5 * np.cos(2 * np.pi * np.arange(n) / n)).astype(np.float32)
+
+
+def stft_magnitude(y: np.ndarray) -> np.ndarray:
+    """|STFT| of `y` without padding: frames of N_FFT every HOP_LENGTH samples, Hann window.
+    Returns float32 (N_FFT // 2 + 1, n_frames)."""
+    frames = np.lib.stride_tricks.sliding_window_view(y, WIN_LENGTH)[::HOP_LENGTH] * _window(WIN_LENGTH)
+    return np.abs(np.fft.rfft(frames, n=N_FFT, axis=1)).astype(np.float32).T
 
 
 def preemphasis(wav: np.ndarray, k: float = PREEMPHASIS) -> np.ndarray:
@@ -75,8 +118,6 @@ def melspectrogram(wav: np.ndarray, block_steps: int = 4000) -> np.ndarray:
     with n_steps = 1 + n_samples // 200 (80 steps per second, centred frames).
     The STFT runs over blocks of `block_steps` frames, so memory stays flat for long audio.
     """
-    import librosa
-
     # centred frames, padded by reflection as librosa 0.7 (Wav2Lip's) did
     y = np.pad(preemphasis(wav), N_FFT // 2, mode="reflect" if len(wav) > N_FFT // 2 else "constant")
     n_steps = 1 + len(wav) // HOP_LENGTH
@@ -84,7 +125,7 @@ def melspectrogram(wav: np.ndarray, block_steps: int = 4000) -> np.ndarray:
     for first in range(0, n_steps, block_steps):
         last = min(n_steps, first + block_steps)
         chunk = y[first * HOP_LENGTH:(last - 1) * HOP_LENGTH + N_FFT]
-        spec = np.abs(librosa.stft(chunk, n_fft=N_FFT, hop_length=HOP_LENGTH, win_length=WIN_LENGTH, center=False))
+        spec = stft_magnitude(chunk.astype(np.float32, copy=False))
         db = 20.0 * np.log10(np.maximum(1e-5, mel_filters() @ spec)) - REF_LEVEL_DB
         out[:, first:last] = 2 * MAX_ABS_VALUE * ((db - MIN_LEVEL_DB) / -MIN_LEVEL_DB) - MAX_ABS_VALUE
     return np.clip(out, -MAX_ABS_VALUE, MAX_ABS_VALUE)
@@ -118,9 +159,7 @@ def mel_windows(mel: np.ndarray, fps: float, n_frames: int) -> np.ndarray:
 
 def mel_band(fmin_hz: float, fmax_hz: float) -> slice:
     """The mel bins whose centre frequencies lie in [fmin_hz, fmax_hz]."""
-    import librosa
-
-    centres = librosa.mel_frequencies(n_mels=N_MELS + 2, fmin=FMIN, fmax=FMAX)[1:-1]
+    centres = mel_frequencies(N_MELS + 2)[1:-1]
     idx = np.nonzero((centres >= fmin_hz) & (centres <= fmax_hz))[0]
     return slice(int(idx[0]), int(idx[-1]) + 1)
 

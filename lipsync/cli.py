@@ -17,7 +17,6 @@ def _run(main: Callable[[argparse.Namespace], int], parser: argparse.ArgumentPar
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING if getattr(args, "quiet", False) else logging.INFO,
                         format="%(levelname)s: %(message)s")
-    logging.getLogger("numba").setLevel(logging.WARNING)
     try:
         return main(args)
     except LipSyncError as exc:

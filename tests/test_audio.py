@@ -55,6 +55,19 @@ def test_melspectrogram_matches_independent_computation():
     np.testing.assert_allclose(blocked, ours, atol=1e-5)
 
 
+def test_filters_and_stft_match_librosa():
+    """Wav2Lip computed its features with librosa; ours are numpy alone and must agree."""
+    librosa = pytest.importorskip("librosa")
+    ref = librosa.filters.mel(sr=16000, n_fft=800, n_mels=80, fmin=55, fmax=7600)
+    np.testing.assert_allclose(audio.mel_filters(), ref, atol=1e-7)
+    np.testing.assert_allclose(audio.mel_frequencies(82), librosa.mel_frequencies(n_mels=82, fmin=55, fmax=7600))
+    y = speechlike(1.1)
+    ours = audio.stft_magnitude(y)
+    theirs = np.abs(librosa.stft(y, n_fft=800, hop_length=200, win_length=800, center=False))
+    assert ours.shape == theirs.shape
+    assert np.abs(ours - theirs).max() < 1e-4 * theirs.max()
+
+
 def test_mel_windows_follow_wav2lip_indexing():
     mel = np.arange(80 * 100, dtype=np.float32).reshape(80, 100)
     win = audio.mel_windows(mel, fps=25, n_frames=40)
