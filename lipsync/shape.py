@@ -83,15 +83,17 @@ def normalise_mel(mel: np.ndarray) -> np.ndarray:
     return np.clip((mel - floor) / (peak - floor), -1.5, 2.0).astype(np.float32)
 
 
-def feature_windows(mel: np.ndarray, fps: float, n_frames: int, steps: int, shift: int = 0) -> np.ndarray:
-    """Mel windows centred on each video frame: float32 (n_frames, steps, n_mels).
+def feature_windows(mel: np.ndarray, fps: float, n_frames: int, steps: int, shift: int = 0,
+                    start: int = 0) -> np.ndarray:
+    """Mel windows centred on video frames start .. start + n_frames - 1: float32 (n_frames, steps, n_mels).
 
     mel: (n_mels, n) normalised by `normalise_mel`. Frame i's window is centred on its
     mid time ((i + 0.5) / fps) plus `shift` video frames; steps outside the sound read 0
     (silence).
     """
     n_mels = mel.shape[0]
-    centres = np.round(((np.arange(n_frames) + 0.5 + shift) / fps) * audio_lib.MEL_FRAMES_PER_SECOND).astype(int)
+    frames = np.arange(start, start + n_frames)
+    centres = np.round(((frames + 0.5 + shift) / fps) * audio_lib.MEL_FRAMES_PER_SECOND).astype(int)
     idx = centres[:, None] + np.arange(steps)[None, :] - steps // 2
     padded = np.concatenate([mel, np.zeros((n_mels, 1), np.float32)], axis=1)  # column n reads as silence
     idx = np.where((idx < 0) | (idx >= mel.shape[1]), mel.shape[1], idx)

@@ -50,6 +50,7 @@ OFFSET_MIN_FRAMES = 3
 SMOOTH_SIGMA = 0.8  # frames, on the predicted shapes
 PEAK_PERCENTILE = 97  # the clip's loud moments: opening 1 on the person's scale
 NETWORK_WEIGHT = 0.3  # share of the networks in the opening; the rest is the loudness envelope
+PREDICT_BLOCK = 1500  # video frames whose sound features are built and predicted at once
 SHAPE_WEIGHT = 0.3  # share of the model's lip shape against the frame's own (0, 0.15 and 0.5 measured: within noise or worse on lmd)
 _OPEN_BASIS = np.stack([np.zeros(len(MOUTH)), _MOVE[MOUTH]], axis=1).astype(np.float32)  # +1 opening, canonical
 
@@ -217,9 +218,13 @@ def plan_mouths(person: Person, wav: np.ndarray, fps: float, n_frames: int) -> n
 
     mel = audio_lib.melspectrogram(wav)
     dims = person.models[0].dims
-    x = shape.clip_features(None, fps, n_frames, dims.window_steps, person.offset, mel=mel)
-    silence = np.zeros((1,) + x.shape[1:], np.float32)
-    disp = np.mean([m.predict(x) for m in person.models], axis=0)
+    norm = shape.normalise_mel(mel)
+    disp = np.empty((n_frames, dims.n_points, 2), np.float32)
+    for first in range(0, n_frames, PREDICT_BLOCK):  # in blocks: memory stays flat for long sound
+        n = min(PREDICT_BLOCK, n_frames - first)
+        x = shape.feature_windows(norm, fps, n, dims.window_steps, person.offset, start=first)
+        disp[first:first + n] = np.mean([m.predict(x) for m in person.models], axis=0)
+    silence = np.zeros((1, dims.window_steps, dims.n_mels), np.float32)
     disp = _gaussian(disp, SMOOTH_SIGMA)
     closed = float(opening_of(person.rest + np.mean([m.predict(silence) for m in person.models], axis=0))[0])
     net_open = opening_of(person.rest + disp)

@@ -108,6 +108,17 @@ def test_shipped_checkpoint_loads_and_opens_the_mouth_for_speech_only():
     assert tail[-1] - silent[0] < 0.3 * (opening[:60].max() - silent[0])
 
 
+def test_planning_in_blocks_equals_planning_at_once(monkeypatch):
+    from lipsync import sync
+
+    _, models, _ = sync.load_models()
+    person = sync.Person(np.zeros((20, 2), np.float32), models, offset=3)
+    wav = speechlike(4.0, seed=3)
+    at_once = sync.plan_mouths(person, wav, 25.0, 100)
+    monkeypatch.setattr(sync, "PREDICT_BLOCK", 7)  # block edges inside syllables, and a short last block
+    np.testing.assert_array_equal(sync.plan_mouths(person, wav, 25.0, 100), at_once)
+
+
 def test_target_landmarks_reach_the_planned_mouth(astro_points):
     from lipsync import sync
     from lipsync.face import mouth_opening
