@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import functools
 import subprocess
+from typing import Sequence
 
 import numpy as np
 
@@ -142,18 +143,23 @@ def mel_window_start(frame_index: int, fps: float) -> int:
 
 
 def mel_windows(mel: np.ndarray, fps: float, n_frames: int) -> np.ndarray:
-    """Per-video-frame mel windows as Wav2Lip cuts them.
+    """Per-video-frame mel windows as Wav2Lip cuts them, for frames 0 .. n_frames - 1.
 
     mel: (80, n_steps). Returns float32 (n_frames, 80, 16); a window that would run past
     the end is taken as the last 16 steps.
     """
+    return mel_windows_at(mel, fps, range(n_frames))
+
+
+def mel_windows_at(mel: np.ndarray, fps: float, frames: Sequence[int]) -> np.ndarray:
+    """The mel windows (see `mel_windows`) of the given video frame indices: (len(frames), 80, 16)."""
     if mel.shape[1] < MEL_STEP_SIZE:
         mel = np.pad(mel, ((0, 0), (0, MEL_STEP_SIZE - mel.shape[1])), constant_values=-MAX_ABS_VALUE)
-    out = np.empty((n_frames, mel.shape[0], MEL_STEP_SIZE), np.float32)
+    out = np.empty((len(frames), mel.shape[0], MEL_STEP_SIZE), np.float32)
     last = mel.shape[1] - MEL_STEP_SIZE
-    for i in range(n_frames):
+    for k, i in enumerate(frames):
         start = min(mel_window_start(i, fps), last)
-        out[i] = mel[:, start:start + MEL_STEP_SIZE]
+        out[k] = mel[:, start:start + MEL_STEP_SIZE]
     return out
 
 

@@ -278,7 +278,7 @@ def lip_sync(*, video_path: str, audio_path: Optional[str] = None, text: Optiona
             def target(j: int, points: np.ndarray) -> np.ndarray:
                 return target_points(points, float(openings[j]))
         if model == "wav2lip":
-            render = wav2lip_renderer(wav, rate_out, n_out, checkpoint_path=checkpoint_path, device=device,
+            render = wav2lip_renderer(wav, rate_out, checkpoint_path=checkpoint_path, device=device,
                                       pads=pads)
         else:
             warper = WarpRenderer(track.exemplar, pads=pads)
@@ -343,7 +343,7 @@ def _load_wav2lip(path: str, device: str, stamp):
     return load_wav2lip(path, device=device)
 
 
-def wav2lip_renderer(wav: np.ndarray, fps: float, n_out: int, *, checkpoint_path: Optional[str], device: str,
+def wav2lip_renderer(wav: np.ndarray, fps: float, *, checkpoint_path: Optional[str], device: str,
                      pads: Sequence[int]) -> Renderer:
     """A batch renderer running the Wav2Lip generator on each frame's mel window."""
     from .wav2lip import DEFAULT_CHECKPOINT, Wav2LipRenderer
@@ -351,8 +351,8 @@ def wav2lip_renderer(wav: np.ndarray, fps: float, n_out: int, *, checkpoint_path
     path = checkpoint_path or DEFAULT_CHECKPOINT
     stamp = (os.path.getsize(path), os.stat(path).st_mtime_ns) if os.path.isfile(path) else None
     renderer = Wav2LipRenderer(_load_wav2lip(path, device, stamp), pads=pads)
-    mels = audio_lib.mel_windows(audio_lib.melspectrogram(wav), fps, n_out)
-    return lambda js, frames, points: renderer.render(frames, points, mels[js])
+    mel = audio_lib.melspectrogram(wav)
+    return lambda js, frames, points: renderer.render(frames, points, audio_lib.mel_windows_at(mel, fps, js))
 
 
 def lip_sync_frames(*, frames_dir: str, audio_path: str, outfile: Optional[str] = None, output_dir: str = "output",
@@ -393,7 +393,7 @@ def lip_sync_frames(*, frames_dir: str, audio_path: str, outfile: Optional[str] 
     require_faces(track.landmarks, frames_dir)
     points_all = track.landmarks if nosmooth else smooth_track(track.landmarks, SMOOTH_SIGMA)
     n_out = audio_lib.frame_count(len(wav), folder.fps)
-    render = wav2lip_renderer(wav, folder.fps, n_out, checkpoint_path=checkpoint_path, device=device, pads=pads)
+    render = wav2lip_renderer(wav, folder.fps, checkpoint_path=checkpoint_path, device=device, pads=pads)
     without_face = write_video(outfile, frames=frame, track=points_all, n_out=n_out, size=(width, height),
                                fps=folder.fps, sound=audio_path, render=render, loop=loop, crf=crf,
                                batch_size=batch_size, source_name=frames_dir, quiet=quiet)

@@ -74,6 +74,7 @@ def test_mel_windows_follow_wav2lip_indexing():
     assert win.shape == (40, 80, 16)
     np.testing.assert_array_equal(win[3], mel[:, 9:25])  # int(80 * 3 / 25) = 9
     np.testing.assert_array_equal(win[39], mel[:, 84:100])  # past the end: the last 16 steps
+    np.testing.assert_array_equal(audio.mel_windows_at(mel, 25, [39, 3]), win[[39, 3]])  # by index
 
 
 def test_frame_count_covers_the_sound():
