@@ -253,6 +253,8 @@ def lip_sync(*, video_path: str, audio_path: Optional[str] = None, text: Optiona
         check_outfile(outfile, [video_path, audio_path])
         wav = audio_lib.load_audio(sound)
         rate_out = float(fps) if info.is_image else float(info.fps or fps)
+        if model == "wav2lip":  # before tracking: a missing checkpoint or PyTorch fails at once
+            render = wav2lip_renderer(wav, rate_out, checkpoint_path=checkpoint_path, device=device, pads=pads)
         settings = TrackSettings(detector=detector, face_index=face_index, box=box)
         track = track_face(info, rate_out, settings, use_cache=use_cache, quiet=quiet)
         require_faces(track.landmarks, video_path)
@@ -269,22 +271,10 @@ def lip_sync(*, video_path: str, audio_path: Optional[str] = None, text: Optiona
                                          mode=personalize, budget_s=personalize_seconds,
                                          checkpoint_path=checkpoint_path, use_cache=use_cache, quiet=quiet)
             mouths = sync.plan_mouths(person, wav, rate_out, n_out)
-
-            def target(j: int, points: np.ndarray) -> np.ndarray:
-                return sync.target_landmarks(points, mouths[j], person.rest)
+            render = warp_renderer(track.exemplar, pads, lambda j, p: sync.target_landmarks(p, mouths[j], person.rest))
         elif model == "warp":
             openings = plan_openings(wav, rate_out, n_out, calibration)
-
-            def target(j: int, points: np.ndarray) -> np.ndarray:
-                return target_points(points, float(openings[j]))
-        if model == "wav2lip":
-            render = wav2lip_renderer(wav, rate_out, checkpoint_path=checkpoint_path, device=device,
-                                      pads=pads)
-        else:
-            warper = WarpRenderer(track.exemplar, pads=pads)
-
-            def render(js, frames, points):
-                return [warper.render_points(f, p, target(j, p)) for j, f, p in zip(js, frames, points)]
+            render = warp_renderer(track.exemplar, pads, lambda j, p: target_points(p, float(openings[j])))
         log.info("calibration %s, exemplar %s", calibration, "own" if track.exemplar is not None else "synthetic")
         source = FrameSource(info, rate_out, spool=n_out > n_source)
         try:
@@ -333,6 +323,13 @@ def write_video(outfile: str, *, frames: Callable[[int], Optional[np.ndarray]], 
                 writer.write(frame)
             bar.update(len(out))
     return without_face
+
+
+def warp_renderer(exemplar: Optional[MouthExemplar], pads: Sequence[int],
+                  target: Callable[[int, np.ndarray], np.ndarray]) -> Renderer:
+    """A batch renderer moving each output frame j's landmarks to `target(j, points)` with the mesh warp."""
+    warper = WarpRenderer(exemplar, pads=pads)
+    return lambda js, frames, points: [warper.render_points(f, p, target(j, p)) for j, f, p in zip(js, frames, points)]
 
 
 @functools.lru_cache(maxsize=1)
@@ -388,12 +385,12 @@ def lip_sync_frames(*, frames_dir: str, audio_path: str, outfile: Optional[str] 
             return image
         return cv2.resize(image, (width, height), interpolation=cv2.INTER_AREA)
 
+    render = wav2lip_renderer(wav, folder.fps, checkpoint_path=checkpoint_path, device=device, pads=pads)
     settings = TrackSettings(detector=detector, box=box)
     track = track_frames((frame(i) for i in range(len(folder))), settings, total=len(folder), quiet=quiet)
     require_faces(track.landmarks, frames_dir)
     points_all = track.landmarks if nosmooth else smooth_track(track.landmarks, SMOOTH_SIGMA)
     n_out = audio_lib.frame_count(len(wav), folder.fps)
-    render = wav2lip_renderer(wav, folder.fps, checkpoint_path=checkpoint_path, device=device, pads=pads)
     without_face = write_video(outfile, frames=frame, track=points_all, n_out=n_out, size=(width, height),
                                fps=folder.fps, sound=audio_path, render=render, loop=loop, crf=crf,
                                batch_size=batch_size, source_name=frames_dir, quiet=quiet)
