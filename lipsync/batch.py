@@ -56,15 +56,14 @@ def read_jobs(csv_path: str, output_dir: str = "output") -> List[Job]:
     unknown = [c for c in header if c not in COLUMNS]
     if unknown:
         raise InputError(f"{csv_path}: line {rows[0][0]}: unknown column {unknown[0]!r} (columns: {', '.join(COLUMNS)})")
+    def here(p: str) -> str:
+        return os.path.normpath(os.path.join(base, os.path.expanduser(p)))
+
     jobs, seen = [], {}
     for line, row in rows[1:]:
         cells = dict(zip(header, (c.strip() for c in row)))
         if not cells.get("video") or not cells.get("audio"):
             raise InputError(f"{csv_path}: line {line}: needs both a video and an audio path")
-
-        def here(p: str) -> str:
-            return os.path.normpath(os.path.join(base, os.path.expanduser(p)))
-
         video, audio = here(cells["video"]), here(cells["audio"])
         stem = os.path.splitext(os.path.basename(audio))[0]
         outfile = here(cells["outfile"]) if cells.get("outfile") else default_outfile(video, stem, output_dir)

@@ -73,6 +73,11 @@ def lip_sync_parser() -> argparse.ArgumentParser:
     return p
 
 
+def _check_crf(crf: int) -> None:
+    if not 0 <= crf <= 51:
+        raise LipSyncError(f"--crf {crf}: must be between 0 and 51")
+
+
 def _lip_sync(args: argparse.Namespace) -> int:
     from .pipeline import lip_sync
 
@@ -88,8 +93,7 @@ def _lip_sync(args: argparse.Namespace) -> int:
 
     if args.face_index is not None and args.face_index < 0:
         raise LipSyncError(f"--face_index {args.face_index}: must be 0 or more")
-    if not 0 <= args.crf <= 51:
-        raise LipSyncError(f"--crf {args.crf}: must be between 0 and 51")
+    _check_crf(args.crf)
     if args.fps <= 0 or args.fps > 120:
         raise LipSyncError(f"--fps {args.fps}: must be between 0 and 120")
     if args.batch_size < 1:
@@ -194,8 +198,7 @@ def _wav2lip(args: argparse.Namespace) -> int:
 
     if args.fps is not None and not 0 < args.fps <= 120:
         raise LipSyncError(f"--fps {args.fps}: must be between 0 and 120")
-    if not 0 <= args.crf <= 51:
-        raise LipSyncError(f"--crf {args.crf}: must be between 0 and 51")
+    _check_crf(args.crf)
     result = lip_sync_frames(frames_dir=args.frames_dir, audio_path=args.audio_path, outfile=args.outfile,
                              checkpoint_path=args.checkpoint_path, fps=args.fps, batch_size=args.batch_size,
                              pads=tuple(args.pads), resize_factor=args.resize_factor, nosmooth=args.nosmooth,

@@ -18,7 +18,7 @@ import subprocess
 import tempfile
 import threading
 import uuid
-from typing import Iterator, List, Optional
+from typing import Callable, Iterator, List, Optional
 
 import cv2
 import numpy as np
@@ -171,17 +171,20 @@ class VideoReader:
             ahead: queue.Queue = queue.Queue(maxsize=PREFETCH_FRAMES)
             stop = threading.Event()
 
+            def going() -> bool:
+                return not stop.is_set()
+
             def read() -> None:
                 try:
                     while not stop.is_set():
                         buf = proc.stdout.read(self.frame_bytes)
                         if len(buf) < self.frame_bytes:
                             break
-                        _put(ahead, buf, stop)
+                        _put(ahead, buf, going)
                 except (OSError, ValueError):  # the pipe was closed under us: the caller stopped early
                     pass
                 finally:
-                    _put(ahead, None, stop)
+                    _put(ahead, None, going)
 
             reader = threading.Thread(target=read, name="lipsync-decode", daemon=True)
             reader.start()
@@ -207,14 +210,15 @@ class VideoReader:
                 raise InputError(f"{self.info.path}: cannot decode the video ({detail})")
 
 
-def _put(q: queue.Queue, item, stop: threading.Event) -> None:
-    """Puts `item` on a bounded queue unless `stop` is set meanwhile."""
-    while not stop.is_set():
+def _put(q: queue.Queue, item, keep_trying: Callable[[], bool]) -> bool:
+    """Puts `item` on a bounded queue, waiting while `keep_trying()`; False if it gave up."""
+    while keep_trying():
         try:
             q.put(item, timeout=0.1)
-            return
+            return True
         except queue.Full:
             continue
+    return False
 
 
 def batched(iterable, size: int) -> Iterator[List]:
@@ -356,15 +360,12 @@ class VideoWriter:
             raise ValueError(f"frame of shape {frame.shape} {frame.dtype}, expected {(self.height, self.width, 3)} uint8")
         if self._broken:
             self._fail()
-        frame = np.ascontiguousarray(frame)
-        while True:
-            try:
-                self._queue.put(frame, timeout=0.1)
-                break
-            except queue.Full:
-                if self._broken or not self._feeder.is_alive():
-                    self._fail()
+        if not _put(self._queue, np.ascontiguousarray(frame), self._feeding):
+            self._fail()
         self.frames_written += 1
+
+    def _feeding(self) -> bool:
+        return self._feeder.is_alive() and not self._broken
 
     def _fail(self):
         self._stop.set()
@@ -374,12 +375,7 @@ class VideoWriter:
         raise OutputError(f"{self.path}: ffmpeg could not encode the video ({err.splitlines()[-1] if err else 'unknown error'})")
 
     def _end_feeder(self) -> None:
-        while self._feeder.is_alive():  # a feeder that stopped on a broken pipe takes nothing more
-            try:
-                self._queue.put(None, timeout=0.1)
-                break
-            except queue.Full:
-                continue
+        _put(self._queue, None, self._feeder.is_alive)  # a feeder stopped on a broken pipe takes nothing more
         self._feeder.join()
 
     def close(self) -> None:
