@@ -9,14 +9,24 @@ from typing import Callable, List, Optional
 
 from .errors import LipSyncError
 
-FORMATTER = argparse.ArgumentDefaultsHelpFormatter
+class FORMATTER(argparse.ArgumentDefaultsHelpFormatter):
+    """Shows a flag's default only where there is one worth showing (not None, not a switch's
+    False) and the help text does not already say it."""
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        text = action.help or ""
+        if action.default in (None, False, argparse.SUPPRESS) or "default" in text:
+            return text
+        return super()._get_help_string(action)
 
 
 def _run(main: Callable[[argparse.Namespace], int], parser: argparse.ArgumentParser,
          argv: Optional[List[str]]) -> int:
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.WARNING if getattr(args, "quiet", False) else logging.INFO,
-                        format="%(levelname)s: %(message)s")
+    verbose = getattr(args, "verbose", False)
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s: %(message)s")
+    logging.getLogger("lipsync").setLevel(logging.DEBUG if verbose else
+                                          logging.ERROR if getattr(args, "quiet", False) else logging.WARNING)
     try:
         return main(args)
     except LipSyncError as exc:
@@ -27,10 +37,22 @@ def _run(main: Callable[[argparse.Namespace], int], parser: argparse.ArgumentPar
         return 130
 
 
+def _box(values: Optional[List[int]]):
+    """--box TOP BOTTOM LEFT RIGHT (Wav2Lip's order on the command line) -> (left, top, right, bottom)."""
+    if not values:
+        return None
+    top, bottom, left, right = values
+    return (left, top, right, bottom)
+
+
 def lip_sync_parser() -> argparse.ArgumentParser:
-    from .face import DETECTORS
-    from .media import DEFAULT_CRF
-    from .pipeline import LOOP_MODES, MODELS
+    from . import generators
+    from .face.detect import DETECTORS
+    from .io.media import DEFAULT_CRF
+    from .render.loop import LOOP_MODES
+
+    models = generators.names()
+    model_help = "; ".join(f"{name}: {generators.DESCRIPTIONS.get(name, '')}" for name in models)
 
     p = argparse.ArgumentParser(prog="lip_sync.py", formatter_class=FORMATTER,
                                 description="Make the face in a video or photo speak a new sound track.")
@@ -38,18 +60,16 @@ def lip_sync_parser() -> argparse.ArgumentParser:
     src = p.add_mutually_exclusive_group()
     src.add_argument("--audio_path", help="sound to sync to: any audio file, or a video whose sound is used")
     src.add_argument("--text", help="speak this text offline (eSpeak NG) and sync to it")
-    p.add_argument("--outfile", help="output video (default: output/<video stem>_<audio stem>.mp4)")
+    p.add_argument("--outfile", help="output video (by default output/<video stem>_<audio stem>.mp4)")
     p.add_argument("--batch", metavar="CSV",
                    help="run many jobs: a CSV with columns video,audio[,outfile] (paths relative to the CSV); "
                         "jobs whose output exists are skipped, a failing job does not stop the others")
-    p.add_argument("--model", default=MODELS[0], choices=MODELS,
-                   help="sync: the TensorFlow sound-to-mouth model (default); warp: training-free, loudness-driven; "
-                        "wav2lip: the official Wav2Lip generator (bring its checkpoint, needs PyTorch)")
+    p.add_argument("--model", default=models[0], choices=models, help=model_help)
     p.add_argument("--personalize", default="auto", choices=("auto", "on", "off"),
                    help="sync model: fine-tune on the input's own speech (auto: when it has some), cached per input")
     p.add_argument("--personalize_seconds", type=float, default=120.0, help="time budget for personalization")
     p.add_argument("--checkpoint_path", default=None,
-                   help="model weights (default: checkpoints/sync_model.npz shipped with lipsync; "
+                   help="model weights (by default the sync model's weights shipped inside lipsync; "
                         "for --model wav2lip checkpoints/wav2lip_gan.pth)")
     p.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"),
                    help="--model wav2lip: where PyTorch runs (auto: a CUDA GPU when present)")
@@ -70,16 +90,12 @@ def lip_sync_parser() -> argparse.ArgumentParser:
     p.add_argument("--voice", default=None, help="with --text: eSpeak NG voice id, name or language code")
     p.add_argument("--rate", type=int, default=None, help="with --text: speaking rate in words per minute")
     p.add_argument("--quiet", action="store_true", help="no progress bars or summary")
+    p.add_argument("--verbose", action="store_true", help="also print what each stage decided (debug details)")
     return p
 
 
-def _check_crf(crf: int) -> None:
-    if not 0 <= crf <= 51:
-        raise LipSyncError(f"--crf {crf}: must be between 0 and 51")
-
-
 def _lip_sync(args: argparse.Namespace) -> int:
-    from .pipeline import lip_sync
+    from .pipeline import check_options, lip_sync
 
     if args.batch:
         given = [f for f, v in (("--video_path", args.video_path), ("--audio_path", args.audio_path),
@@ -91,21 +107,15 @@ def _lip_sync(args: argparse.Namespace) -> int:
     elif not (args.audio_path or args.text):
         raise LipSyncError("no sound given: pass --audio_path FILE or --text \"...\"")
 
-    if args.face_index is not None and args.face_index < 0:
-        raise LipSyncError(f"--face_index {args.face_index}: must be 0 or more")
-    _check_crf(args.crf)
-    if args.fps <= 0 or args.fps > 120:
-        raise LipSyncError(f"--fps {args.fps}: must be between 0 and 120")
-    if args.batch_size < 1:
-        raise LipSyncError(f"--batch_size {args.batch_size}: must be 1 or more")
-    if args.personalize_seconds <= 0:
-        raise LipSyncError(f"--personalize_seconds {args.personalize_seconds}: must be more than 0")
     options = dict(model=args.model, fps=args.fps, detector=args.detector, face_index=args.face_index,
-                   box=tuple(args.box) if args.box else None, pads=tuple(args.pads), nosmooth=args.nosmooth,
+                   box=_box(args.box), pads=tuple(args.pads), nosmooth=args.nosmooth,
                    use_cache=not args.no_cache, loop=args.loop, crf=args.crf, voice=args.voice, rate=args.rate,
                    personalize=args.personalize, personalize_seconds=args.personalize_seconds,
                    checkpoint_path=args.checkpoint_path, device=args.device, batch_size=args.batch_size,
                    quiet=args.quiet)
+    check_options(model=args.model, loop=args.loop, crf=args.crf, fps=args.fps, batch_size=args.batch_size,
+                  face_index=args.face_index, box=options["box"], pads=options["pads"], detector=args.detector,
+                  personalize_seconds=args.personalize_seconds)
     if args.batch:
         return _lip_sync_batch(args.batch, options, args.quiet)
     result = lip_sync(video_path=args.video_path, audio_path=args.audio_path, text=args.text, outfile=args.outfile,
@@ -116,10 +126,15 @@ def _lip_sync(args: argparse.Namespace) -> int:
 
 
 def _lip_sync_batch(csv_path: str, options: dict, quiet: bool) -> int:
+    from . import generators
     from .batch import read_jobs, run_batch, summary
+    from .generators.base import GeneratorSettings
     from .pipeline import lip_sync
 
     jobs = read_jobs(csv_path)
+    generators.get(options["model"])(GeneratorSettings(  # its weights load once, and fail before any job
+        pads=options["pads"], checkpoint_path=options["checkpoint_path"], device=options["device"],
+        personalize=options["personalize"], personalize_seconds=options["personalize_seconds"])).check()
     outcomes = run_batch(jobs, lambda job: lip_sync(video_path=job.video, audio_path=job.audio,
                                                     outfile=job.outfile, **options),
                          report=None if quiet else print,
@@ -134,7 +149,7 @@ def lip_sync_main(argv: Optional[List[str]] = None) -> int:
 
 
 def extract_frames_parser() -> argparse.ArgumentParser:
-    from .frames import FORMATS
+    from .io.frames import FORMATS
 
     p = argparse.ArgumentParser(prog="extract_frames.py", formatter_class=FORMATTER,
                                 description="Write every frame of a video as numbered images, with frames.json and "
@@ -150,7 +165,7 @@ def extract_frames_parser() -> argparse.ArgumentParser:
 
 
 def _extract_frames(args: argparse.Namespace) -> int:
-    from .frames import extract_frames
+    from .io.frames import extract_frames
 
     info = extract_frames(video_path=args.video_path, output_dir=args.output_dir, fmt=args.format,
                           quality=args.quality, overwrite=args.overwrite, quiet=args.quiet)
@@ -166,18 +181,19 @@ def extract_frames_main(argv: Optional[List[str]] = None) -> int:
 
 
 def wav2lip_parser() -> argparse.ArgumentParser:
-    from .media import DEFAULT_CRF
-    from .pipeline import LOOP_MODES
-    from .wav2lip import DEFAULT_PADS, OFFICIAL_NAMES
+    from .generators.wav2lip import OFFICIAL_NAMES
+    from .io.media import DEFAULT_CRF
+    from .render.loop import LOOP_MODES
+    from .render.paste import DEFAULT_PADS
 
     p = argparse.ArgumentParser(prog="lip_sync_wav2lip.py", formatter_class=FORMATTER,
                                 description="Lip-sync a frame folder (from extract_frames.py) with the official "
                                             f"Wav2Lip generator. Bring {' or '.join(OFFICIAL_NAMES)} in checkpoints/.")
     p.add_argument("--audio_path", required=True, help="sound to sync to: any audio file, or a video's sound")
     p.add_argument("--frames_dir", required=True, help="folder written by extract_frames.py (or numbered images)")
-    p.add_argument("--checkpoint_path", default=None, help="Wav2Lip weights (default: checkpoints/wav2lip_gan.pth)")
-    p.add_argument("--outfile", help="output video (default: output/<folder name>_<audio stem>.mp4)")
-    p.add_argument("--fps", type=float, default=None, help="frame rate (default: from frames.json)")
+    p.add_argument("--checkpoint_path", default=None, help="Wav2Lip weights (by default checkpoints/wav2lip_gan.pth)")
+    p.add_argument("--outfile", help="output video (by default output/<folder name>_<audio stem>.mp4)")
+    p.add_argument("--fps", type=float, default=None, help="frame rate (by default from frames.json)")
     p.add_argument("--batch_size", type=int, default=16, help="faces per generator batch")
     p.add_argument("--pads", type=int, nargs=4, metavar=("TOP", "BOTTOM", "LEFT", "RIGHT"),
                    default=list(DEFAULT_PADS), help="pixels added around the face box")
@@ -190,19 +206,17 @@ def wav2lip_parser() -> argparse.ArgumentParser:
     p.add_argument("--loop", default="pingpong", choices=LOOP_MODES, help="how frames repeat for longer sound")
     p.add_argument("--crf", type=int, default=DEFAULT_CRF, help="x264 quality (lower is better)")
     p.add_argument("--quiet", action="store_true", help="no progress bars or summary")
+    p.add_argument("--verbose", action="store_true", help="also print debug details")
     return p
 
 
 def _wav2lip(args: argparse.Namespace) -> int:
     from .pipeline import lip_sync_frames
 
-    if args.fps is not None and not 0 < args.fps <= 120:
-        raise LipSyncError(f"--fps {args.fps}: must be between 0 and 120")
-    _check_crf(args.crf)
     result = lip_sync_frames(frames_dir=args.frames_dir, audio_path=args.audio_path, outfile=args.outfile,
                              checkpoint_path=args.checkpoint_path, fps=args.fps, batch_size=args.batch_size,
                              pads=tuple(args.pads), resize_factor=args.resize_factor, nosmooth=args.nosmooth,
-                             box=tuple(args.box) if args.box else None, device=args.device, loop=args.loop,
+                             box=_box(args.box), device=args.device, loop=args.loop,
                              crf=args.crf, quiet=args.quiet)
     if not args.quiet:
         print(result.summary())
@@ -228,8 +242,8 @@ def tts_parser() -> argparse.ArgumentParser:
 
 
 def _tts(args: argparse.Namespace) -> int:
-    from . import tts
-    from .media import check_readable
+    from .io import tts
+    from .io.media import check_readable
 
     if args.list_voices:
         for v in tts.list_voices():
@@ -273,7 +287,7 @@ def evaluate_parser() -> argparse.ArgumentParser:
 
 
 def _evaluate(args: argparse.Namespace) -> int:
-    from .evaluation import evaluate, format_report
+    from .eval.evaluation import evaluate, format_report
 
     result = evaluate(video=args.video, reference=args.reference, audio=args.audio, annotations=args.annotations,
                       plot=args.plot, side_by_side=args.side_by_side, detector=args.detector, quiet=args.quiet)
@@ -287,7 +301,7 @@ def _maybe_json(path: Optional[str], obj) -> None:
     if path:
         import json
 
-        from .media import write_file
+        from .io.media import write_file
 
         write_file(path, json.dumps(obj, indent=1))
 
@@ -305,7 +319,7 @@ def panel_parser() -> argparse.ArgumentParser:
 def _panel(args: argparse.Namespace) -> int:
     import os
 
-    from .panel import KEY_NAME, make_panel
+    from .eval.panel import KEY_NAME, make_panel
 
     page = make_panel(args.clips, args.out, seed=args.seed)
     if not args.quiet:
@@ -327,7 +341,7 @@ def _tally(args: argparse.Namespace) -> int:
     import glob
     import os
 
-    from .panel import KEY_NAME, format_tally, tally
+    from .eval.panel import KEY_NAME, format_tally, tally
 
     files = [f for pattern in args.scores for f in (sorted(glob.glob(pattern)) or [pattern])]
     mos = tally([f for f in files if os.path.basename(f) != KEY_NAME], args.key)
@@ -351,7 +365,7 @@ def benchmark_parser() -> argparse.ArgumentParser:
 def _benchmark(args: argparse.Namespace) -> int:
     import shlex
 
-    from .benchmark import benchmark
+    from .eval.benchmark import benchmark
 
     command = (f"python evaluate.py benchmark {shlex.quote(args.clips_dir)} --out {shlex.quote(args.out)} "
                f"--modes {args.modes}" + (f" --extra {shlex.quote(args.extra)}" if args.extra else ""))
@@ -371,3 +385,35 @@ def evaluate_main(argv: Optional[List[str]] = None) -> int:
         main, make_parser = subcommands[argv[0]]
         return _run(main, make_parser(), argv[1:])
     return _run(_evaluate, evaluate_parser(), argv)
+
+
+def train_parser() -> argparse.ArgumentParser:
+    from .generators import checkpoint as ckpt_lib
+
+    p = argparse.ArgumentParser(prog="lipsync-train", formatter_class=FORMATTER,
+                                description="Train the sync model (sound -> mouth shape) on talking-face videos.")
+    p.add_argument("--data", nargs="*", default=[], help="talking-face videos with their own speech, or folders of them")
+    p.add_argument("--data_first_half", nargs="*", default=[],
+                   help="videos of which only the first half is used (e.g. clips whose second half is held out)")
+    p.add_argument("--out", default=ckpt_lib.DEFAULT_NAME, help="checkpoint to write")
+    p.add_argument("--steps", type=int, default=800, help="training steps per ensemble member")
+    p.add_argument("--members", type=int, default=3, help="ensemble members")
+    p.add_argument("--seed", type=int, default=0, help="random seed of the first member")
+    p.add_argument("--resume", action="store_true", help="continue from --out if it exists")
+    p.add_argument("--quiet", action="store_true", help="no progress bars")
+    p.add_argument("--verbose", action="store_true", help="print what each clip gave")
+    return p
+
+
+def _train(args: argparse.Namespace) -> int:
+    from .generators.train import train
+
+    out = train(data=args.data, data_first_half=args.data_first_half, out=args.out, steps=args.steps,
+                members=args.members, resume=args.resume, seed=args.seed, quiet=args.quiet)
+    if not args.quiet:
+        print(f"wrote {out}")
+    return 0
+
+
+def train_main(argv: Optional[List[str]] = None) -> int:
+    return _run(_train, train_parser(), argv)

@@ -27,3 +27,9 @@ class OutputError(LipSyncError):
 
 class MissingBackendError(LipSyncError):
     """An optional backend (package or weights file) is not installed."""
+
+
+class Cancelled(LipSyncError):
+    """The caller cancelled the run (a cancel callback returned True); nothing was written."""
+
+    exit_code = 130

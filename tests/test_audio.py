@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from lipsync import audio
+from lipsync.io import audio
 from lipsync.errors import InputError
 
 from conftest import speechlike, write_wav

@@ -6,8 +6,9 @@ import os
 import pytest
 
 from conftest import shared_clip, speechlike, write_wav
-from lipsync import checkpoint as ckpt_lib
-from lipsync import pipeline, sync
+from lipsync.face import track as face_track
+from lipsync.generators import checkpoint as ckpt_lib
+from lipsync.generators import sync
 from lipsync.batch import read_jobs
 from lipsync.cli import lip_sync_main
 from lipsync.errors import InputError
@@ -52,8 +53,8 @@ def test_batch_on_shared_clips_with_one_bad_job(tmp_path, cache_dir, capsys, mon
     monkeypatch.setattr(ckpt_lib, "load", lambda path: loads.append(path) or real_load(path))
     monkeypatch.setattr(sync, "_LOADED", {})
     tracked = []
-    real_track = pipeline.track_frames
-    monkeypatch.setattr(pipeline, "track_frames", lambda *a, **k: tracked.append(1) or real_track(*a, **k))
+    real_track = face_track.track_frames
+    monkeypatch.setattr(face_track, "track_frames", lambda *a, **k: tracked.append(1) or real_track(*a, **k))
 
     assert lip_sync_main(["--batch", jobs, "--personalize", "off"]) == 1
     out, err = capsys.readouterr()

@@ -112,7 +112,7 @@ def test_audio_file_given_as_video(outdir, media):
 def test_empty_text(outdir, media):
     proc = run_script("lip_sync.py", "--video_path", media["photo"], "--text", "   ", "--quiet",
                       "--outfile", str(outdir / "x.mp4"))
-    assert_clean_failure(proc, "--text is empty")
+    assert_clean_failure(proc, "the text to speak is empty")
 
 
 def test_unknown_voice(outdir):
@@ -171,7 +171,7 @@ def test_evaluate_photo_is_not_a_video(media):
 def test_evaluate_side_by_side_needs_a_reference(media, tmp_path, cache_dir):
     proc = run_script("evaluate.py", "--video", media["video"], "--side_by_side", str(tmp_path / "s.mp4"), "--quiet",
                       env_extra={"LIPSYNC_CACHE_DIR": str(cache_dir)})
-    assert_clean_failure(proc, "--side_by_side needs --reference")
+    assert_clean_failure(proc, "side-by-side video needs a reference")
     assert not (tmp_path / "s.mp4").exists()
 
 

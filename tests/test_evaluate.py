@@ -7,7 +7,11 @@ import sys
 import numpy as np
 import pytest
 
-from lipsync import evaluation, face, media, metrics, panel, pipeline
+from lipsync import pipeline
+from lipsync.eval import evaluation, metrics, panel
+from lipsync.face.landmarks import mouth_opening
+from lipsync.face.track import FaceTracker, TrackSettings
+from lipsync.io import media
 from lipsync.errors import InputError
 
 from conftest import ROOT, encode_frames, ffmpeg, shared_clip, speechlike, write_wav
@@ -80,8 +84,8 @@ def test_sound_delayed_200ms_is_5_frames_later(talking):
 
 
 def test_annotations_from_the_clips_own_landmarks(talking, tmp_path):
-    tracker = face.FaceTracker(face.TrackSettings())
-    opening = np.array([face.mouth_opening(tracker(f)) for f in _frames(talking["video"])])
+    tracker = FaceTracker(TrackSettings())
+    opening = np.array([mouth_opening(tracker(f)) for f in _frames(talking["video"])])
     labels = np.where(opening > np.median(opening), "open", "closed")
     csv = tmp_path / "notes.csv"
     csv.write_text("frame,label\n" + "".join(f"{i},{l}\n" for i, l in enumerate(labels)))

@@ -21,7 +21,7 @@ MOUTH_BOX = (150, 230, 80, 190)  # rows, then columns of the astronaut's lower f
 
 
 def _decode(path: str) -> np.ndarray:
-    from lipsync import media
+    from lipsync.io import media
 
     info = media.probe(path)
     return np.stack(list(media.VideoReader(info)))

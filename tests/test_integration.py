@@ -2,7 +2,10 @@
 import numpy as np
 import pytest
 
-from lipsync import face, media, pipeline
+from lipsync import pipeline
+from lipsync.face.track import TrackSettings, track_media
+from lipsync.io import media
+from lipsync.progress import Progress
 
 from conftest import shared_clip
 
@@ -31,7 +34,7 @@ def test_grid_clip_keeps_the_picture_outside_the_mouth(tmp_path, cache_dir):
     out = str(tmp_path / "grid.mp4")
     pipeline.lip_sync(video_path=video, audio_path=sound, outfile=out, quiet=True)
     info = media.probe(video)
-    track = pipeline.track_face(info, info.fps, face.TrackSettings(), quiet=True)
+    track = track_media(info, info.fps, TrackSettings(), progress=Progress(True))
     src = list(media.VideoReader(info))
     res = list(media.VideoReader(media.probe(out)))
     psnr = []

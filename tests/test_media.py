@@ -4,7 +4,7 @@ import subprocess
 import numpy as np
 import pytest
 
-from lipsync import media as lsmedia
+from lipsync.io import media as lsmedia
 from lipsync.errors import InputError, OutputError
 
 from conftest import encode_frames, ffmpeg, moving_face_frames
@@ -122,7 +122,7 @@ def test_reads_common_containers(tmp_path, media, ext, codec):
 
 @pytest.mark.parametrize("ext", ["mp3", "m4a", "flac", "ogg"])
 def test_loads_common_audio_formats(tmp_path, media, ext):
-    from lipsync.audio import load_audio
+    from lipsync.io.audio import load_audio
 
     out = str(tmp_path / f"sound.{ext}")
     subprocess.run([ffmpeg(), "-loglevel", "error", "-i", media["wav"], out], check=True)

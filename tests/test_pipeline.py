@@ -3,7 +3,12 @@ import os
 import numpy as np
 import pytest
 
-from lipsync import face, media, pipeline
+from lipsync import pipeline
+from lipsync.face import landmarks
+from lipsync.face import track as face_track
+from lipsync.io import media
+from lipsync.progress import Progress
+from lipsync.render import loop
 
 from conftest import write_wav, speechlike
 
@@ -18,9 +23,9 @@ def _psnr(a, b):
 
 
 def test_source_index_pingpong_and_forward():
-    assert [pipeline.source_index(j, 4) for j in range(9)] == [0, 1, 2, 3, 2, 1, 0, 1, 2]
-    assert [pipeline.source_index(j, 4, "forward") for j in range(6)] == [0, 1, 2, 3, 0, 1]
-    assert pipeline.source_index(7, 1) == 0
+    assert [loop.source_index(j, 4) for j in range(9)] == [0, 1, 2, 3, 2, 1, 0, 1, 2]
+    assert [loop.source_index(j, 4, "forward") for j in range(6)] == [0, 1, 2, 3, 0, 1]
+    assert loop.source_index(7, 1) == 0
 
 
 def test_video_synced_to_longer_audio(tmp_path, media, cache_dir):
@@ -43,7 +48,7 @@ def test_unchanged_regions_stay_visually_lossless(tmp_path, media, cache_dir):
     pipeline.lip_sync(video_path=media["video"], audio_path=media["short_wav"], outfile=out, quiet=True)
     src, res = _frames(media["video"]), _frames(out)
     assert len(res) == 25  # the 2 s video is cut at the end of the 1 s sound
-    track = pipeline.track_face(media_lib_probe(media["video"]), 25.0, face.TrackSettings(), quiet=True)
+    track = face_track.track_media(media_lib_probe(media["video"]), 25.0, face_track.TrackSettings(), progress=Progress(True))
     above, below = [], []
     for i in range(25):
         top = int(track.landmarks[i][29, 1]) - 4  # the tool never changes anything above mid-nose
@@ -58,8 +63,8 @@ def test_mouth_follows_the_sound(tmp_path, media, cache_dir):
     """Loud syllables open the mouth, the silent tail closes it (measured by dlib on the output)."""
     out = str(tmp_path / "out.mp4")
     pipeline.lip_sync(video_path=media["photo"], audio_path=media["wav"], outfile=out, quiet=True)
-    tracker = face.FaceTracker(face.TrackSettings())
-    opening = np.array([face.mouth_opening(tracker(f)) for f in _frames(out)])
+    tracker = face_track.FaceTracker(face_track.TrackSettings())
+    opening = np.array([landmarks.mouth_opening(tracker(f)) for f in _frames(out)])
     t = (np.arange(len(opening)) + 0.5) / 25
     loud = np.clip(np.sin(2 * np.pi * 2 * t), 0, None) ** 2
     loud[t > 2.4] = 0
@@ -75,7 +80,7 @@ def test_face_track_is_cached(tmp_path, media, cache_dir, monkeypatch):
     def no_tracking(*args, **kwargs):
         raise AssertionError("the face was tracked again")
 
-    monkeypatch.setattr(pipeline.FaceTracker, "__call__", no_tracking)
+    monkeypatch.setattr(face_track.FaceTracker, "__call__", no_tracking)
     second = pipeline.lip_sync(video_path=media["video"], audio_path=media["short_wav"],
                                outfile=str(tmp_path / "b.mp4"), quiet=True)
     assert second.frames == first.frames
@@ -126,9 +131,9 @@ def test_frame_source_plays_back_and_forth_from_its_spool(tmp_path):
     frames = [np.full((32, 32, 3), 20 * i, np.uint8) for i in range(6)]
     video = encode_frames(str(tmp_path / "steps.mp4"), frames, 25)
     decoded = _frames(video)
-    source = pipeline.FrameSource(media.probe(video), 25.0, spool=True)
+    source = loop.FrameSource(media.probe(video), 25.0, spool=True)
     try:
-        order = [pipeline.source_index(j, 6) for j in range(14)]
+        order = [loop.source_index(j, 6) for j in range(14)]
         for i in order:
             np.testing.assert_array_equal(source.get(i), decoded[i])
     finally:

@@ -9,15 +9,16 @@ import numpy as np
 import pytest
 
 from conftest import ROOT, ffmpeg, speechlike
-from lipsync import checkpoint as ckpt_lib
-from lipsync import shape
+from lipsync.generators import checkpoint as ckpt_lib
+from lipsync.generators import features
+from lipsync.generators import geometry as shape
 from lipsync.errors import InputError, MissingBackendError
 
 
 @pytest.fixture(scope="module")
 def astro_points():
     from conftest import astronaut_face
-    from lipsync.face import FaceTracker, TrackSettings
+    from lipsync.face.track import FaceTracker, TrackSettings
 
     return FaceTracker(TrackSettings())(astronaut_face(256))
 
@@ -32,19 +33,19 @@ def test_canonical_mouth_ignores_position_roll_and_size(astro_points):
 
 
 def test_features_are_level_normalised_and_silence_is_zero():
-    from lipsync import audio
+    from lipsync.io import audio
 
     wav = speechlike(2.0)
-    loud = shape.clip_features(wav, 25, 50, 24)
-    quiet = shape.clip_features(wav * 0.5, 25, 50, 24)
+    loud = features.clip_features(wav, 25, 50, 24)
+    quiet = features.clip_features(wav * 0.5, 25, 50, 24)
     assert loud.shape == (50, 24, 80)
     assert np.abs(loud - quiet).mean() < 0.3 * np.abs(loud).mean()  # 6 dB quieter reads much the same
-    assert not shape.clip_features(np.zeros(32000, np.float32), 25, 50, 24).any()
-    assert not shape.normalise_mel(audio.melspectrogram(np.zeros(16000, np.float32))).any()
+    assert not features.clip_features(np.zeros(32000, np.float32), 25, 50, 24).any()
+    assert not features.normalise_mel(audio.melspectrogram(np.zeros(16000, np.float32))).any()
 
 
 def test_network_shapes_and_a_tiny_training_run_lowers_the_loss():
-    from lipsync.sync_model import ModelDimensions, SyncModel, TrainConfig, Trainer
+    from lipsync.generators.sync_model import ModelDimensions, SyncModel, TrainConfig, Trainer
 
     dims = ModelDimensions(channels=16, hidden=16)
     model = SyncModel(dims)
@@ -59,7 +60,7 @@ def test_network_shapes_and_a_tiny_training_run_lowers_the_loss():
 
 
 def test_checkpoint_round_trip_and_version_errors(tmp_path):
-    from lipsync.sync_model import ModelDimensions, SyncModel
+    from lipsync.generators.sync_model import ModelDimensions, SyncModel
 
     dims = ModelDimensions(channels=8, hidden=8)
     models = [SyncModel(dims), SyncModel(dims)]
@@ -88,16 +89,16 @@ def test_checkpoint_round_trip_and_version_errors(tmp_path):
 
 
 def test_shipped_checkpoint_loads_and_opens_the_mouth_for_speech_only():
-    from lipsync import sync
+    from lipsync.generators import sync
 
-    path = os.path.join(ROOT, "checkpoints", "sync_model.npz")
+    path = ckpt_lib.default_checkpoint()
     assert os.path.getsize(path) < 50e6
     dims, models, _ = sync.load_models(path)
     rest = np.zeros((20, 2), np.float32)
     person = sync.Person(rest, models)
     wav = speechlike(3.0)  # syllables for 2.4 s, then silence
     mouths = sync.plan_mouths(person, wav, 25.0, 75)
-    from lipsync.sync_model import opening_of
+    from lipsync.generators.sync_model import opening_of
 
     opening = opening_of(mouths)
     assert opening[:60].max() > opening[65:].max() + 0.05  # opens while speaking
@@ -109,19 +110,20 @@ def test_shipped_checkpoint_loads_and_opens_the_mouth_for_speech_only():
 
 
 def test_planning_in_blocks_equals_planning_at_once(monkeypatch):
-    from lipsync import sync
+    from lipsync.generators import sync
 
     _, models, _ = sync.load_models()
     person = sync.Person(np.zeros((20, 2), np.float32), models, offset=3)
     wav = speechlike(4.0, seed=3)
     at_once = sync.plan_mouths(person, wav, 25.0, 100)
     monkeypatch.setattr(sync, "PREDICT_BLOCK", 7)  # block edges inside syllables, and a short last block
-    np.testing.assert_array_equal(sync.plan_mouths(person, wav, 25.0, 100), at_once)
+    # equal up to float rounding: TensorFlow's CPU kernels may sum in another order for another batch size
+    np.testing.assert_allclose(sync.plan_mouths(person, wav, 25.0, 100), at_once, rtol=0, atol=1e-6)
 
 
 def test_target_landmarks_reach_the_planned_mouth(astro_points):
-    from lipsync import sync
-    from lipsync.face import mouth_opening
+    from lipsync.generators import sync
+    from lipsync.face.landmarks import mouth_opening
 
     rest = shape.to_canonical(astro_points)
     wanted = rest.copy()
@@ -144,7 +146,7 @@ def talking_video(tmp_path, media):
 
 
 def test_personal_model_is_trained_once_then_reused(tmp_path, media, talking_video, cache_dir, monkeypatch, caplog):
-    from lipsync import sync
+    from lipsync.generators import sync
     from lipsync.pipeline import lip_sync
 
     calls = []
@@ -156,7 +158,7 @@ def test_personal_model_is_trained_once_then_reused(tmp_path, media, talking_vid
 
     monkeypatch.setattr(sync, "personalize", counting)
     for k in range(2):
-        with caplog.at_level(logging.INFO, logger="lipsync"):
+        with caplog.at_level(logging.DEBUG, logger="lipsync"):
             lip_sync(video_path=talking_video, audio_path=media["short_wav"], outfile=str(tmp_path / f"o{k}.mp4"),
                      quiet=True)
     assert len(calls) == 1
@@ -174,7 +176,7 @@ def test_personalize_on_without_own_speech_is_a_clear_error(tmp_path, media, cac
 
 
 def test_training_writes_log_and_samples_and_resumes(tmp_path, talking_video, cache_dir):
-    from lipsync import train
+    from lipsync.generators import train
 
     out = str(tmp_path / "m.npz")
     train.train(data=[talking_video], out=out, steps=30, members=1, quiet=True)
@@ -188,7 +190,7 @@ def test_training_writes_log_and_samples_and_resumes(tmp_path, talking_video, ca
 
 
 def test_train_script_without_videos_is_a_clear_error(tmp_path):
-    proc = subprocess.run([os.environ.get("PYTHON", __import__("sys").executable), "-m", "lipsync.train", "--data",
+    proc = subprocess.run([os.environ.get("PYTHON", __import__("sys").executable), "-c", "import sys; from lipsync.cli import train_main; sys.exit(train_main())", "--data",
                            str(tmp_path / "none"), "--out", str(tmp_path / "m.npz")], capture_output=True, text=True,
                           cwd=ROOT)
     assert proc.returncode == 2

@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from lipsync import audio, tts
+from lipsync.io import audio, tts
 from lipsync.errors import InputError
 
 

@@ -17,8 +17,8 @@ from test_cli_errors import assert_clean_failure, run_script
 torch = pytest.importorskip("torch")
 
 from lipsync.errors import InputError, MissingBackendError  # noqa: E402
-from lipsync.frames import FrameFolder, extract_frames  # noqa: E402
-from lipsync import wav2lip  # noqa: E402
+from lipsync.io.frames import FrameFolder, extract_frames  # noqa: E402
+from lipsync.generators import wav2lip  # noqa: E402
 
 
 def _randomised(module, seed=0):
@@ -159,7 +159,7 @@ def test_extract_frames_writes_frames_index_and_sound(media, tmp_path):
     assert len(folder) == 50 and folder.fps == 25 and folder.audio_path.endswith("audio.wav")
 
     again = run_script("extract_frames.py", "--video_path", str(src), "--output_dir", str(out))
-    assert_clean_failure(again, str(out), "already holds", "--overwrite")
+    assert_clean_failure(again, str(out), "already holds", "allow overwriting")
     replaced = extract_frames(video_path=media["video"], output_dir=str(out), fmt="jpg", overwrite=True, quiet=True)
     names = sorted(os.listdir(out))
     assert replaced.audio is None and "audio.wav" not in names  # the old sound went with the old frames
@@ -171,7 +171,7 @@ def test_extract_frames_bad_input(media, tmp_path):
     assert_clean_failure(proc, media["wav"], "no video stream")
     proc = run_script("extract_frames.py", "--video_path", media["video"], "--output_dir", str(tmp_path / "g"),
                       "--format", "jpg", "--quality", "0")
-    assert_clean_failure(proc, "--quality 0", "1 and 100")
+    assert_clean_failure(proc, "quality 0", "1 and 100")
     assert not (tmp_path / "g").exists() or not os.listdir(tmp_path / "g")
 
 
@@ -186,7 +186,7 @@ def test_missing_checkpoint_from_the_script_is_one_line(media, tmp_path):
 
 
 def _frames_of(path):
-    from lipsync.media import VideoReader, probe
+    from lipsync.io.media import VideoReader, probe
 
     return [f.copy() for f in VideoReader(probe(path))]
 
@@ -217,7 +217,7 @@ def test_extract_then_wav2lip_on_shared_clip(official_checkpoint, tmp_path):
     proc = run_script("lip_sync_wav2lip.py", "--audio_path", sound, "--frames_dir", str(frames),
                       "--checkpoint_path", path, "--outfile", str(out), "--resize_factor", "2", "--quiet")
     assert proc.returncode == 0, proc.stderr
-    from lipsync.media import probe
+    from lipsync.io.media import probe
 
     info = probe(str(out))
     assert info.has_audio and (info.width, info.height) == (422, 422)
@@ -237,4 +237,4 @@ def test_lip_sync_wav2lip_bad_frames_dir(media, tmp_path):
 
     cv2.imwrite(str(plain / "0001.png"), astronaut_face(64))
     proc = run_script("lip_sync_wav2lip.py", "--audio_path", media["wav"], "--frames_dir", str(plain), "--quiet")
-    assert_clean_failure(proc, str(plain), "frames.json", "--fps")
+    assert_clean_failure(proc, str(plain), "frames.json", "frame rate")

@@ -15,12 +15,13 @@ import cv2
 import numpy as np
 from tqdm import tqdm
 
-from . import audio as audio_lib
+from ..errors import InputError
+from ..face.landmarks import openings
+from ..face.track import TrackSettings, track_media
+from ..io import audio as audio_lib
+from ..io.media import MediaInfo, VideoReader, VideoWriter, atomic_output, check_readable, probe, write_file
+from ..progress import Progress
 from . import metrics
-from .errors import InputError
-from .face import TrackSettings
-from .media import MediaInfo, VideoReader, VideoWriter, atomic_output, check_readable, probe, write_file
-from .pipeline import track_face
 
 MAX_LAG = 15  # frames searched either way for offsets
 DETREND_S = 0.6  # sound/mouth sync is judged on changes faster than this
@@ -28,7 +29,7 @@ AUDIO_MAX_LAG_S = 0.5
 
 
 def _track(info: MediaInfo, detector: str, quiet: bool) -> np.ndarray:
-    return track_face(info, info.fps, TrackSettings(detector=detector), quiet=quiet).landmarks
+    return track_media(info, info.fps, TrackSettings(detector=detector), progress=Progress(quiet)).landmarks
 
 
 def read_annotations(path: str) -> Dict[int, str]:
@@ -152,7 +153,7 @@ def evaluate(*, video: str, reference: Optional[str] = None, audio: Optional[str
         raise InputError(f"{video}: not a video")
     # every check of the inputs before any long work
     if side_by_side and not reference:
-        raise InputError("--side_by_side needs --reference (the video to show next to the result)")
+        raise InputError("a side-by-side video needs a reference video to show next to the result")
     if audio and not info.has_audio:
         raise InputError(f"{video}: has no sound track to compare with {audio}")
     ref_info = probe(reference) if reference else None
@@ -166,7 +167,7 @@ def evaluate(*, video: str, reference: Optional[str] = None, audio: Optional[str
 
     res_track = _track(info, detector, quiet)
     n_res = len(res_track)
-    res_open = metrics.openings(res_track)
+    res_open = openings(res_track)
     out: dict = {"video": video, "frames": n_res, "fps": info.fps,
                  "frames_without_face": int(np.isnan(res_track[:, 0, 0]).sum())}
     envelope = mel_res = None
@@ -182,7 +183,7 @@ def evaluate(*, video: str, reference: Optional[str] = None, audio: Optional[str
     if ref_info is not None:
         ref_track = _track(ref_info, detector, quiet)
         n = min(n_res, len(ref_track))
-        ref_open = metrics.openings(ref_track)
+        ref_open = openings(ref_track)
         out["lmd"], lmd_per_frame = metrics.landmark_distance(res_track[:n], ref_track[:n])
         out["mouth_corr"] = metrics.pearson(res_open[:n], ref_open[:n])
         lag, corr, conf = metrics.best_lag(res_open[:n], ref_open[:n], MAX_LAG)

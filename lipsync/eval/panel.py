@@ -20,8 +20,8 @@ import tempfile
 import uuid
 from typing import Dict, List, Optional
 
-from .errors import InputError
-from .media import check_readable, ffmpeg_exe, probe, write_file
+from ..errors import InputError
+from ..io.media import check_readable, ffmpeg_command, probe, write_file
 
 CRITERIA = ("sync", "naturalness")
 KEY_NAME = "key.json"
@@ -97,9 +97,9 @@ def _playable_mp4(clip: str) -> str:
             return base64.b64encode(f.read()).decode("ascii")
     with tempfile.TemporaryDirectory(prefix="lipsync-panel-") as work:
         out = os.path.join(work, "clip.mp4")
-        proc = subprocess.run([ffmpeg_exe(), "-hide_banner", "-nostdin", "-loglevel", "error", "-i", clip,
+        proc = subprocess.run(ffmpeg_command("-i", clip,
                                "-c:v", "libx264", "-crf", "18", "-pix_fmt", "yuv420p", "-vf", "pad=ceil(iw/2)*2:ceil(ih/2)*2",
-                               "-c:a", "aac", "-b:a", "192k", "-movflags", "+faststart", out], capture_output=True)
+                               "-c:a", "aac", "-b:a", "192k", "-movflags", "+faststart", out), capture_output=True)
         if proc.returncode != 0:
             raise InputError(f"{clip}: could not convert it to MP4 for the page")
         with open(out, "rb") as f:

@@ -11,14 +11,9 @@ from typing import Dict, Optional, Tuple
 import cv2
 import numpy as np
 
-from .face import MOUTH, STABLE, inter_ocular, mouth_opening
+from ..face.landmarks import MOUTH, STABLE, inter_ocular
 
 PSNR_CAP_DB = 100.0  # identical frames
-
-
-def openings(track: np.ndarray) -> np.ndarray:
-    """Inner-lip opening per frame in inter-ocular units (NaN without a face)."""
-    return np.array([np.nan if np.isnan(p[0, 0]) else mouth_opening(p) for p in track], np.float64)
 
 
 def pearson(a: np.ndarray, b: np.ndarray, min_frames: int = 5) -> float:

@@ -12,28 +12,32 @@ timing is measured on the same pairs (a clear, strong peak of their lag correlat
 kept as the output's timing: the output moves the mouth the way this recording does).
 The result is cached per input, so the next run with new audio starts at once.
 
-Stage 2 (mouth shape -> pixels): `lipsync.warp.WarpRenderer` moves the lips and jaw to
-the predicted shape with a piecewise-affine mesh and fills the opened mouth with the
+Stage 2 (mouth shape -> pixels): `lipsync.render.mesh.MeshRenderer` moves the lips and jaw
+to the predicted shape with a piecewise-affine mesh and fills the opened mouth with the
 person's own mouth interior; every pixel above mid-nose stays as it was.
 """
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import logging
 import os
 import time
 from typing import Optional, Tuple
 
 import numpy as np
-from tqdm import tqdm
 
-from . import audio as audio_lib
+from .. import cache, smoothing
+from ..errors import InputError
+from ..eval import metrics
+from ..face.landmarks import JAW, MOUTH, face_down, mouth_opening, openings
+from ..io import audio as audio_lib
+from ..progress import Progress
+from ..render.mesh import MeshRenderer
 from . import checkpoint as ckpt_lib
-from . import metrics, shape
-from .errors import InputError
-from .face import JAW, MOUTH, cache_dir, file_digest, mouth_opening
-from .warp import _MOVE, face_down, mouth_drive, target_points, uncross_lips
+from . import geometry
+from .base import Generator, GeneratorSettings, MouthRenderer, Source, SoundToMouth
+from .features import feature_windows, has_speech, mouth_drive, normalise_mel
+from .geometry import OPEN_BASIS, calibrate, target_points, uncross_lips
 
 log = logging.getLogger(__name__)
 
@@ -52,7 +56,6 @@ PEAK_PERCENTILE = 97  # the clip's loud moments: opening 1 on the person's scale
 NETWORK_WEIGHT = 0.3  # share of the networks in the opening; the rest is the loudness envelope
 PREDICT_BLOCK = 1500  # video frames whose sound features are built and predicted at once
 SHAPE_WEIGHT = 0.3  # share of the model's lip shape against the frame's own (0, 0.15 and 0.5 measured: within noise or worse on lmd)
-_OPEN_BASIS = np.stack([np.zeros(len(MOUTH)), _MOVE[MOUTH]], axis=1).astype(np.float32)  # +1 opening, canonical
 
 
 @dataclasses.dataclass
@@ -95,12 +98,12 @@ def training_pairs(track: np.ndarray, mel: np.ndarray, fps: float, steps: int, o
 
     track: (n, 68, 2) landmarks at `fps`; mel: the clip's own (80, m) log-mel.
     """
-    openings = metrics.openings(track)
-    mouths = shape.canonical_mouths(track)
+    opens = openings(track)
+    mouths = geometry.canonical_mouths(track)
     if rest is None:
-        rest = shape.rest_shape(mouths, openings)
-    x = shape.clip_features(None, fps, len(track), steps, offset, mel=mel)
-    ok = ~np.isnan(openings)
+        rest = geometry.rest_shape(mouths, opens)
+    x = feature_windows(normalise_mel(mel), fps, len(track), steps, offset)
+    ok = ~np.isnan(opens)
     return x[ok], (mouths - rest)[ok]
 
 
@@ -109,9 +112,8 @@ def speech_offset(track: np.ndarray, mel: np.ndarray, fps: float) -> Tuple[int, 
 
     The offset is kept only for a clear, strong alignment of at least OFFSET_MIN_FRAMES; otherwise 0.
     """
-    openings = metrics.openings(track)
     drive = mouth_drive(np.zeros(0, np.float32), fps, len(track), mel=mel)
-    lag, corr, conf = metrics.best_lag(drive, openings, OFFSET_SEARCH)
+    lag, corr, conf = metrics.best_lag(drive, openings(track), OFFSET_SEARCH)
     if lag is None:
         return 0, 0, 0.0
     clear = conf >= OFFSET_MIN_CONFIDENCE and corr >= OFFSET_MIN_CORR and abs(lag) >= OFFSET_MIN_FRAMES
@@ -119,18 +121,14 @@ def speech_offset(track: np.ndarray, mel: np.ndarray, fps: float) -> Tuple[int, 
     return keep, lag, conf
 
 
-def has_speech(mel: np.ndarray) -> bool:
-    return bool(np.any(shape.normalise_mel(mel)))
-
-
-def personalize(models: list, x: np.ndarray, y: np.ndarray, budget_s: float, quiet: bool = False) -> list:
+def personalize(models: list, x: np.ndarray, y: np.ndarray, budget_s: float, progress: Progress = Progress()) -> list:
     """Fine-tuned copies of `models` on one person's pairs, within `budget_s` seconds."""
     from .sync_model import TrainConfig, Trainer
 
     start = time.time()
     tuned = []
     total = PERSONAL_STEPS * len(models)
-    with tqdm(total=total, desc="personalizing", unit="step", disable=quiet, leave=False) as bar:
+    with progress.stage("personalizing", total, unit="step") as bar:
         for k, model in enumerate(models):
             copy = model.copy(seed=k)
             trainer = Trainer(copy, TrainConfig(learning_rate=PERSONAL_LEARNING_RATE, seed=k))
@@ -146,64 +144,73 @@ def personalize(models: list, x: np.ndarray, y: np.ndarray, budget_s: float, qui
 
 
 def _personal_cache_path(video_path: str, checkpoint_path: str, fps: float, track: np.ndarray) -> str:
-    key = hashlib.sha1()
-    for part in (file_digest(video_path), file_digest(checkpoint_path), f"{fps:.4f}", PERSONAL_STEPS,
-                 PERSONAL_LEARNING_RATE, track.tobytes()):
-        key.update(part if isinstance(part, bytes) else str(part).encode())
-    return os.path.join(os.path.dirname(cache_dir()), "personal", key.hexdigest() + ".npz")
+    return cache.entry_path("personal", cache.file_digest(video_path), cache.file_digest(checkpoint_path),
+                            f"{fps:.4f}", PERSONAL_STEPS, PERSONAL_LEARNING_RATE, track.tobytes())
 
 
-def prepare_person(*, track: np.ndarray, video_path: str, is_image: bool, has_audio: bool, fps: float,
-                   span: Tuple[float, float], mode: str = "auto", budget_s: float = 120.0,
-                   checkpoint_path: Optional[str] = None, use_cache: bool = True, quiet: bool = False) -> Person:
+def prepare_person(source: Source, settings: GeneratorSettings, progress: Progress = Progress()) -> Person:
     """The rest shape, the (personal) models and the timing for the face in the input."""
+    mode, track = settings.personalize, source.smooth.landmarks
     if mode not in PERSONALIZE_MODES:
-        raise InputError(f"unknown --personalize mode {mode!r} (choose from {', '.join(PERSONALIZE_MODES)})")
-    dims, models, checkpoint_path = load_models(checkpoint_path)
-    openings = metrics.openings(track)
-    valid = ~np.isnan(openings)
-    if is_image or valid.sum() < 25:  # too few frames to know the rest shape: close this frame's mouth
+        raise InputError(f"unknown personalize mode {mode!r} (choose from {', '.join(PERSONALIZE_MODES)})")
+    dims, models, checkpoint_path = load_models(settings.checkpoint_path)
+    calibration = calibrate(source.track.openings)
+    span = (calibration.rest, calibration.peak)
+    opens = source.smooth.openings
+    valid = ~np.isnan(opens)
+    if source.is_image or valid.sum() < 25:  # too few frames to know the rest shape: close this frame's mouth
         first = track[np.flatnonzero(valid)[0]]
-        rest = shape.to_canonical(target_points(first, span[0]))
+        rest = geometry.to_canonical(target_points(first, span[0]))
     else:
-        rest = shape.rest_shape(shape.canonical_mouths(track), openings)
+        rest = geometry.rest_shape(geometry.canonical_mouths(track), opens)
     person = Person(rest, models, span)
     if mode == "off":
         return person
     reason = None
-    if is_image:
+    if source.is_image:
         reason = "a photo has no speech of its own"
-    elif not has_audio:
+    elif not source.has_audio:
         reason = "the video has no sound track"
     elif valid.sum() < MIN_PERSONAL_FRAMES:
         reason = f"only {int(valid.sum())} frames with a face (needs {MIN_PERSONAL_FRAMES})"
     mel = None
     if reason is None:
-        mel = audio_lib.melspectrogram(audio_lib.load_audio(video_path))
+        mel = audio_lib.melspectrogram(audio_lib.load_audio(source.path))
         if not has_speech(mel):
             reason = "its sound has no speech"
     if reason is not None:
         if mode == "on":
-            raise InputError(f"{video_path}: cannot personalize: {reason}")
-        log.info("not personalizing: %s", reason)
+            raise InputError(f"{source.path}: cannot personalize: {reason}")
+        log.debug("not personalizing: %s", reason)
         return person
-    cache = _personal_cache_path(video_path, checkpoint_path, fps, track) if use_cache else None
-    if cache and os.path.exists(cache):
+    path = _personal_cache_path(source.path, checkpoint_path, source.fps, track) if settings.use_cache else None
+    arrays = cache.load(path) if path else None
+    if arrays is not None:
         try:
-            ck = ckpt_lib.load(cache)
-            _, tuned = ckpt_lib.build_models(ck, cache)
-            log.info("personal model from cache %s", cache)
+            ck = ckpt_lib.from_arrays(arrays, path)
+            _, tuned = ckpt_lib.build_models(ck, path)
+            log.debug("personal model from cache %s", path)
             return Person(rest, tuned, span, int(ck.info.get("offset", 0)), True)
         except Exception as exc:  # a stale or damaged cache entry is rebuilt
-            log.warning("ignoring personal cache %s: %s", cache, exc)
-    offset, lag, conf = speech_offset(track, mel, fps)
-    log.info("own audio-to-mouth lag %s frames (confidence %.2f): timing offset %d", lag, conf, offset)
-    x, y = training_pairs(track, mel, fps, dims.window_steps, offset, rest)
-    tuned = personalize(models, x, y, budget_s, quiet)
-    if cache:
-        os.makedirs(os.path.dirname(cache), exist_ok=True)
-        ckpt_lib.save(cache, ckpt_lib.from_models(dims, tuned, {"offset": offset, "source": video_path}))
+            log.warning("ignoring personal cache %s: %s", path, exc)
+    offset, lag, conf = speech_offset(track, mel, source.fps)
+    log.debug("own audio-to-mouth lag %s frames (confidence %.2f): timing offset %d", lag, conf, offset)
+    x, y = training_pairs(track, mel, source.fps, dims.window_steps, offset, rest)
+    tuned = personalize(models, x, y, settings.personalize_seconds, progress)
+    if path:
+        ck = ckpt_lib.from_models(dims, tuned, {"offset": offset, "source": source.path})
+        cache.save(path, ckpt_lib.to_arrays(ck), compress=False)
     return Person(rest, tuned, span, offset, True)
+
+
+class SyncShapes(SoundToMouth):
+    """Plans the canonical mouth (float32 (n, 20, 2)) of every output frame from the sound alone."""
+
+    def __init__(self, person: Person):
+        self.person = person
+
+    def plan(self, wav: np.ndarray, fps: float, n_frames: int) -> np.ndarray:
+        return plan_mouths(self.person, wav, fps, n_frames)
 
 
 def plan_mouths(person: Person, wav: np.ndarray, fps: float, n_frames: int) -> np.ndarray:
@@ -218,14 +225,14 @@ def plan_mouths(person: Person, wav: np.ndarray, fps: float, n_frames: int) -> n
 
     mel = audio_lib.melspectrogram(wav)
     dims = person.models[0].dims
-    norm = shape.normalise_mel(mel)
+    norm = normalise_mel(mel)
     disp = np.empty((n_frames, dims.n_points, 2), np.float32)
     for first in range(0, n_frames, PREDICT_BLOCK):  # in blocks: memory stays flat for long sound
         n = min(PREDICT_BLOCK, n_frames - first)
-        x = shape.feature_windows(norm, fps, n, dims.window_steps, person.offset, start=first)
+        x = feature_windows(norm, fps, n, dims.window_steps, person.offset, start=first)
         disp[first:first + n] = np.mean([m.predict(x) for m in person.models], axis=0)
     silence = np.zeros((1, dims.window_steps, dims.n_mels), np.float32)
-    disp = _gaussian(disp, SMOOTH_SIGMA)
+    disp = smoothing.gaussian(disp, SMOOTH_SIGMA)
     closed = float(opening_of(person.rest + np.mean([m.predict(silence) for m in person.models], axis=0))[0])
     net_open = opening_of(person.rest + disp)
     loud = float(np.percentile(net_open, PEAK_PERCENTILE))
@@ -237,14 +244,8 @@ def plan_mouths(person: Person, wav: np.ndarray, fps: float, n_frames: int) -> n
     unit = NETWORK_WEIGHT * net_unit + (1 - NETWORK_WEIGHT) * envelope
     rest_open, peak_open = person.span
     wanted = rest_open + (peak_open - rest_open) * unit
-    disp = disp + (wanted - net_open)[:, None, None] * _OPEN_BASIS
+    disp = disp + (wanted - net_open)[:, None, None] * OPEN_BASIS
     return person.rest + disp
-
-
-def _gaussian(x: np.ndarray, sigma: float) -> np.ndarray:
-    from scipy.ndimage import gaussian_filter1d
-
-    return gaussian_filter1d(x, sigma, axis=0, mode="nearest") if len(x) > 1 else x
 
 
 def target_landmarks(points: np.ndarray, mouth: np.ndarray, rest: np.ndarray) -> np.ndarray:
@@ -257,11 +258,28 @@ def target_landmarks(points: np.ndarray, mouth: np.ndarray, rest: np.ndarray) ->
     """
     from .sync_model import opening_of
 
-    own = shape.to_canonical(points)
-    shift = (own[shape.UPPER_LIP_TOP] - rest[shape.UPPER_LIP_TOP]).mean(0)
+    own = geometry.to_canonical(points)
+    shift = (own[geometry.UPPER_LIP_TOP] - rest[geometry.UPPER_LIP_TOP]).mean(0)
     wanted = own + SHAPE_WEIGHT * (mouth + shift - own)
-    wanted = wanted + (opening_of(mouth) - opening_of(wanted)) * _OPEN_BASIS
+    wanted = wanted + (opening_of(mouth) - opening_of(wanted)) * OPEN_BASIS
     out = points.copy()
-    out[MOUTH] = shape.from_canonical(wanted, points)
+    out[MOUTH] = geometry.from_canonical(wanted, points)
     out[JAW] = target_points(points, mouth_opening(out))[JAW]
     return uncross_lips(out, face_down(points))
+
+
+class SyncGenerator(Generator):
+    name = "sync"
+
+    def check(self) -> None:
+        """The weights are present and build into the networks (loaded once per process)."""
+        load_models(self.settings.checkpoint_path)
+        if self.settings.personalize not in PERSONALIZE_MODES:
+            raise InputError(f"unknown personalize mode {self.settings.personalize!r} "
+                             f"(choose from {', '.join(PERSONALIZE_MODES)})")
+
+    def stages(self, source: Source, progress: Progress) -> Tuple[SoundToMouth, MouthRenderer]:
+        person = prepare_person(source, self.settings, progress)
+        renderer = MeshRenderer(lambda points, mouth: target_landmarks(points, mouth, person.rest),
+                                source.track.exemplar, self.settings.pads)
+        return SyncShapes(person), renderer

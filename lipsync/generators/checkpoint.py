@@ -8,22 +8,23 @@ Layout: `meta` is a JSON string with `format`, `dims` (a `ModelDimensions` as a 
 from __future__ import annotations
 
 import dataclasses
+import importlib.resources
 import json
 import os
 from typing import Dict, List, Optional, Tuple
 
 import numpy as np
 
-from .errors import InputError, MissingBackendError
-from .media import atomic_output
+from ..errors import InputError, MissingBackendError
+from ..io.media import atomic_output
 
 FORMAT = "lipsync-sync-model/1"
 DEFAULT_NAME = "sync_model.npz"
 
 
 def default_checkpoint() -> str:
-    """checkpoints/sync_model.npz beside the package (the shipped weights)."""
-    return os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "checkpoints", DEFAULT_NAME)
+    """The shipped weights: lipsync/assets/sync_model.npz, package data (with MODEL_CARD.md)."""
+    return str(importlib.resources.files("lipsync").joinpath("assets", DEFAULT_NAME))
 
 
 @dataclasses.dataclass
@@ -34,14 +35,20 @@ class Checkpoint:
     info: dict
 
 
-def save(path: str, ckpt: Checkpoint) -> None:
-    """Writes atomically (a stopped save leaves the previous file intact)."""
+def to_arrays(ckpt: Checkpoint) -> Dict[str, np.ndarray]:
+    """The arrays of the .npz layout (see the module docstring)."""
     arrays = {"meta": np.array(json.dumps({"format": FORMAT, "dims": ckpt.dims, "members": len(ckpt.members),
                                            "info": ckpt.info}))}
     for k, weights in enumerate(ckpt.members):
         arrays.update({f"m{k}_{name}": value for name, value in weights.items()})
     for k, state in enumerate(ckpt.optimiser):
         arrays.update({f"opt{k}_{name}": value for name, value in state.items()})
+    return arrays
+
+
+def save(path: str, ckpt: Checkpoint) -> None:
+    """Writes atomically (a stopped save leaves the previous file intact)."""
+    arrays = to_arrays(ckpt)
     with atomic_output(path) as tmp:
         with open(tmp, "wb") as f:
             np.savez(f, **arrays)
@@ -50,17 +57,28 @@ def save(path: str, ckpt: Checkpoint) -> None:
 def load(path: str) -> Checkpoint:
     """Reads a checkpoint; a missing, foreign or other-version file raises a one-line error."""
     if not os.path.exists(path):
-        raise MissingBackendError(f"{path}: sync model checkpoint not found (rebuild it with `python -m lipsync.train`,"
-                                  " or choose --model warp, which needs no weights)")
+        raise MissingBackendError(f"{path}: sync model checkpoint not found (train one with `lipsync-train`, "
+                                  "or use the warp model, which needs no weights)")
+    if os.path.isdir(path):
+        raise InputError(f"{path}: is a folder, not a sync-model checkpoint")
     try:
         with np.load(path, allow_pickle=False) as data:
             arrays = {k: data[k] for k in data.files}
+    except Exception as exc:  # not an npz, truncated
+        raise InputError(f"{path}: not a lipsync sync-model checkpoint ({type(exc).__name__})") from None
+    return from_arrays(arrays, path)
+
+
+def from_arrays(arrays: Dict[str, np.ndarray], path: str = "checkpoint") -> Checkpoint:
+    """A checkpoint from the arrays of its .npz (InputError when they are not one)."""
+    arrays = dict(arrays)
+    try:
         meta = json.loads(str(arrays.pop("meta")))
-    except Exception as exc:  # not an npz, truncated, no meta
+    except Exception as exc:  # no meta, or not JSON
         raise InputError(f"{path}: not a lipsync sync-model checkpoint ({type(exc).__name__})") from None
     if meta.get("format") != FORMAT:
         raise InputError(f"{path}: checkpoint format {meta.get('format')!r} is not {FORMAT!r} "
-                         "(made by a different version of lipsync; retrain with `python -m lipsync.train`)")
+                         "(made by a different version of lipsync; retrain with `lipsync-train`)")
     n = int(meta["members"])
     members = [{k[len(f"m{i}_"):]: v for k, v in arrays.items() if k.startswith(f"m{i}_")} for i in range(n)]
     optimiser = [{k[len(f"opt{i}_"):]: v for k, v in arrays.items() if k.startswith(f"opt{i}_")} for i in range(n)]
@@ -74,14 +92,14 @@ def build_models(ckpt: Checkpoint, path: str = "checkpoint") -> Tuple[object, li
     fields = {f.name for f in dataclasses.fields(ModelDimensions)}
     if set(ckpt.dims) != fields:
         raise InputError(f"{path}: model dimensions {sorted(ckpt.dims)} do not match this version's "
-                         f"{sorted(fields)}; retrain with `python -m lipsync.train`")
+                         f"{sorted(fields)}; retrain with `lipsync-train`")
     dims = ModelDimensions(**ckpt.dims)
     models = []
     for weights in ckpt.members:
         try:
             models.append(SyncModel(dims, weights))
         except (KeyError, ValueError) as exc:
-            raise InputError(f"{path}: weights do not fit the model ({exc}); retrain with `python -m lipsync.train`") from None
+            raise InputError(f"{path}: weights do not fit the model ({exc}); retrain with `lipsync-train`") from None
     return dims, models
 
 

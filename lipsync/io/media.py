@@ -23,7 +23,7 @@ from typing import Callable, Iterator, List, Optional
 import cv2
 import numpy as np
 
-from .errors import InputError, OutputError
+from ..errors import InputError, OutputError
 
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".webp", ".bmp")
 DEFAULT_CRF = 18
@@ -41,6 +41,15 @@ def ffmpeg_exe() -> str:
         if exe is None:
             raise InputError("ffmpeg not found: install imageio-ffmpeg (pip install imageio-ffmpeg)")
         return exe
+
+
+def ffmpeg_command(*args: str, loglevel: Optional[str] = "error") -> List[str]:
+    """The argument list of an ffmpeg run: the binary, no banner, no stdin, `loglevel`
+    (None keeps ffmpeg's default, which prints the streams of its inputs), then `args`."""
+    cmd = [ffmpeg_exe(), "-hide_banner", "-nostdin"]
+    if loglevel:
+        cmd += ["-loglevel", loglevel]
+    return cmd + list(args)
 
 
 def check_readable(path: str, what: str = "input") -> None:
@@ -95,7 +104,7 @@ def probe(path: str) -> MediaInfo:
         image = read_image(path)
         h, w = image.shape[:2]
         return MediaInfo(path, 0.0, True, False, w, h, 0.0, 0, True)
-    proc = subprocess.run([ffmpeg_exe(), "-hide_banner", "-nostdin", "-i", path],
+    proc = subprocess.run(ffmpeg_command("-i", path, loglevel=None),
                           stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     text = proc.stderr.decode("utf-8", "replace")
     if "Stream #" not in text:
@@ -162,9 +171,8 @@ class VideoReader:
 
     def frames(self) -> Iterator[np.ndarray]:
         rate = fps_fraction(self.fps)
-        cmd = [ffmpeg_exe(), "-hide_banner", "-nostdin", "-loglevel", "error", "-i", self.info.path,
-               "-map", "0:v:0", "-vf", f"fps={rate.numerator}/{rate.denominator}",
-               "-f", "rawvideo", "-pix_fmt", "bgr24", "-"]
+        cmd = ffmpeg_command("-i", self.info.path, "-map", "0:v:0", "-vf", f"fps={rate.numerator}/{rate.denominator}",
+                             "-f", "rawvideo", "-pix_fmt", "bgr24", "-")
         with tempfile.TemporaryFile() as errlog:
             proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=errlog, bufsize=self.frame_bytes * 4)
             # a thread reads ahead, so decoding overlaps with the caller's work on the frames
@@ -219,18 +227,6 @@ def _put(q: queue.Queue, item, keep_trying: Callable[[], bool]) -> bool:
         except queue.Full:
             continue
     return False
-
-
-def batched(iterable, size: int) -> Iterator[List]:
-    """Groups an iterator into lists of at most `size` items."""
-    batch = []
-    for item in iterable:
-        batch.append(item)
-        if len(batch) == size:
-            yield batch
-            batch = []
-    if batch:
-        yield batch
 
 
 _ENCODERS: dict = {}  # temporary output path -> the ffmpeg process still writing it
@@ -322,9 +318,8 @@ class VideoWriter:
                  crf: int = DEFAULT_CRF, preset: str = "medium"):
         self.path, self.width, self.height = path, width, height
         rate = fps_fraction(fps)
-        cmd = [ffmpeg_exe(), "-hide_banner", "-nostdin", "-loglevel", "error", "-y",
-               "-f", "rawvideo", "-pix_fmt", "bgr24", "-s", f"{width}x{height}",
-               "-r", f"{rate.numerator}/{rate.denominator}", "-i", "-"]
+        cmd = ffmpeg_command("-y", "-f", "rawvideo", "-pix_fmt", "bgr24", "-s", f"{width}x{height}",
+                             "-r", f"{rate.numerator}/{rate.denominator}", "-i", "-")
         if audio_path:
             cmd += ["-i", audio_path, "-map", "0:v:0", "-map", "1:a:0", "-c:a", "aac", "-b:a", "192k"]
         cmd += ["-c:v", "libx264", "-preset", preset, "-crf", str(crf), "-pix_fmt", "yuv420p",

@@ -1,6 +1,6 @@
 """Trains the sync model (sound -> mouth shape) from talking-face videos.
 
-    python -m lipsync.train --data ../shared/data/grid --out checkpoints/sync_model.npz
+    lipsync-train --data ../shared/data/grid --out my_model.npz
 
 Every clip is face-tracked (cached), its own sound turned into features and its mouth
 into displacements from the person's rest shape. A clip whose sound and mouth are
@@ -11,22 +11,21 @@ logged step) and `<out stem>_samples.png` (real vs predicted mouth opening per c
 """
 from __future__ import annotations
 
-import argparse
 import csv
 import dataclasses
 import glob
 import logging
 import os
-import sys
 from typing import List, Optional, Sequence
 
 import numpy as np
 from tqdm import tqdm
 
-from . import audio as audio_lib
+from ..eval import metrics
+from ..face.landmarks import openings
+from ..io import audio as audio_lib
 from . import checkpoint as ckpt_lib
-from . import metrics
-from .errors import InputError, LipSyncError
+from ..errors import InputError, LipSyncError
 
 log = logging.getLogger("lipsync.train")
 
@@ -57,22 +56,23 @@ def find_videos(paths: Sequence[str]) -> List[str]:
 
 def load_clip(path: str, window_steps: int, half: Optional[str] = None, quiet: bool = True) -> Optional[Clip]:
     """Training pairs of one video (None when it has no usable speech). half: None, "first"."""
-    from .face import TrackSettings, smooth_track
-    from .media import probe
-    from .pipeline import SMOOTH_SIGMA, track_face
-    from .sync import has_speech, speech_offset, training_pairs
+    from ..face.track import TrackSettings, track_media
+    from ..io.media import probe
+    from ..progress import Progress
+    from .features import has_speech
+    from .sync import speech_offset, training_pairs
 
     info = probe(path)
     if not info.has_video or not info.has_audio:
         log.info("%s: skipped (needs both video and sound)", path)
         return None
     fps = float(info.fps or 25.0)
-    track = smooth_track(track_face(info, fps, TrackSettings(), quiet=quiet).landmarks, SMOOTH_SIGMA)
+    track = track_media(info, fps, TrackSettings(), progress=Progress(quiet)).smoothed().landmarks
     mel = audio_lib.melspectrogram(audio_lib.load_audio(path))
     if half == "first":
         n = len(track) // 2
         track, mel = track[:n], mel[:, :int(round(audio_lib.MEL_FRAMES_PER_SECOND * n / fps))]
-    if not has_speech(mel) or np.isnan(metrics.openings(track)).mean() > 0.5:
+    if not has_speech(mel) or np.isnan(openings(track)).mean() > 0.5:
         log.info("%s: skipped (no speech or no face)", path)
         return None
     offset, lag, conf = speech_offset(track, mel, fps)
@@ -101,7 +101,7 @@ def sample_sheet(models: list, clips: List[Clip], path: str) -> None:
         r = metrics.pearson(pred, real)
         cv2.putText(sheet, f"{clip.name}  corr {r:.2f}", (margin, top + 14), cv2.FONT_HERSHEY_SIMPLEX, 0.45, (0, 0, 0), 1)
         cv2.line(sheet, (0, top), (width, top), (200, 200, 200), 1)
-    from .media import write_file
+    from ..io.media import write_file
 
     ok, data = cv2.imencode(".png", sheet)
     if not ok:
@@ -121,7 +121,7 @@ def train(*, data: Sequence[str] = (), data_first_half: Sequence[str] = (), out:
         dims, _ = ckpt_lib.build_models(existing, out)
     jobs = [(p, None) for p in find_videos(data)] + [(p, "first") for p in find_videos(data_first_half)]
     if not jobs:
-        raise InputError("no training videos given (--data DIR_OR_FILE ...)")
+        raise InputError("no training videos given: give video files or folders of them")
     clips = [c for c in (load_clip(p, dims.window_steps, half, quiet) for p, half in
                          tqdm(jobs, desc="reading clips", unit="clip", disable=quiet, leave=False)) if c is not None]
     if not clips:
@@ -167,36 +167,3 @@ def train(*, data: Sequence[str] = (), data_first_half: Sequence[str] = (), out:
     save()
     sample_sheet(models, clips, stem + "_samples.png")
     return out
-
-
-def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m lipsync.train", description=__doc__.split("\n\n")[0],
-                                formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    p.add_argument("--data", nargs="*", default=[], help="talking-face videos with their own speech, or folders of them")
-    p.add_argument("--data_first_half", nargs="*", default=[],
-                   help="videos of which only the first half is used (e.g. clips whose second half is held out)")
-    p.add_argument("--out", default=os.path.join("checkpoints", ckpt_lib.DEFAULT_NAME), help="checkpoint to write")
-    p.add_argument("--steps", type=int, default=800, help="training steps per ensemble member")
-    p.add_argument("--members", type=int, default=3, help="ensemble members")
-    p.add_argument("--seed", type=int, default=0, help="random seed of the first member")
-    p.add_argument("--resume", action="store_true", help="continue from --out if it exists")
-    p.add_argument("--quiet", action="store_true", help="no progress bars")
-    return p
-
-
-def main(argv: Optional[List[str]] = None) -> int:
-    args = build_parser().parse_args(argv)
-    logging.basicConfig(level=logging.WARNING if args.quiet else logging.INFO, format="%(message)s")
-    try:
-        out = train(data=args.data, data_first_half=args.data_first_half, out=args.out, steps=args.steps,
-                    members=args.members, resume=args.resume, seed=args.seed, quiet=args.quiet)
-    except LipSyncError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return exc.exit_code
-    if not args.quiet:
-        print(f"wrote {out}")
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -21,8 +21,8 @@ import cv2
 import numpy as np
 from tqdm import tqdm
 
-from .errors import InputError, OutputError
-from .media import VideoReader, ffmpeg_exe, probe
+from ..errors import InputError, OutputError
+from .media import VideoReader, ffmpeg_command, probe
 
 INDEX_FILE = "frames.json"
 AUDIO_FILE = "audio.wav"
@@ -57,17 +57,16 @@ def _encode_params(fmt: str, quality: Optional[int]) -> list:
     if fmt == "jpg":
         q = 95 if quality is None else quality
         if not 1 <= q <= 100:
-            raise InputError(f"--quality {q}: JPEG quality must be between 1 and 100")
+            raise InputError(f"quality {q}: JPEG quality must be between 1 and 100")
         return [cv2.IMWRITE_JPEG_QUALITY, q]
     q = 1 if quality is None else quality
     if not 0 <= q <= 9:
-        raise InputError(f"--quality {q}: PNG compression level must be between 0 and 9")
+        raise InputError(f"quality {q}: PNG compression level must be between 0 and 9")
     return [cv2.IMWRITE_PNG_COMPRESSION, q]
 
 
 def _extract_sound(video_path: str, dst: str) -> None:
-    cmd = [ffmpeg_exe(), "-hide_banner", "-nostdin", "-loglevel", "error", "-i", video_path,
-           "-map", "0:a:0", "-vn", "-c:a", "pcm_s16le", "-y", dst]
+    cmd = ffmpeg_command("-i", video_path, "-map", "0:a:0", "-vn", "-c:a", "pcm_s16le", "-y", dst)
     proc = subprocess.run(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     if proc.returncode != 0:
         err = proc.stderr.decode("utf-8", "replace").strip()
@@ -91,7 +90,7 @@ def extract_frames(*, video_path: str, output_dir: str, fmt: str = "png", qualit
     old = _existing_frames(output_dir)
     if old and not overwrite:
         raise OutputError(f"{output_dir}: already holds {len(old)} frame files (e.g. {old[0]}); "
-                          f"pass --overwrite to replace them or choose another --output_dir")
+                          f"allow overwriting to replace them, or choose another folder")
     if os.path.exists(output_dir) and not os.path.isdir(output_dir):
         raise OutputError(f"{output_dir}: exists and is not a folder")
     try:
@@ -163,7 +162,7 @@ class FrameFolder:
             raise InputError(f"{folder}: holds no frames")
         self.fps = float(fps or stored_fps or 0.0)
         if self.fps <= 0:
-            raise InputError(f"{folder}: has no {INDEX_FILE}, so its frame rate is unknown: pass --fps")
+            raise InputError(f"{folder}: has no {INDEX_FILE}, so its frame rate is unknown: give the frame rate")
         first = self.get(0)
         self.height, self.width = first.shape[:2]
         self.audio_path = os.path.join(folder, audio) if audio and os.path.isfile(os.path.join(folder, audio)) else None

@@ -2,10 +2,11 @@
 
 The layer layout and parameter names follow the published model exactly, so
 `wav2lip.pth` / `wav2lip_gan.pth` load without renaming (apart from the `module.`
-prefix that DataParallel left in them). Inputs follow DESIGN.md: mel windows
-(B, 1, 80, 16) from `lipsync.audio`, and faces (B, 6, 96, 96): the 96x96 BGR crop in
+prefix that DataParallel left in them). Inputs follow Wav2Lip's conventions: mel windows
+(B, 1, 80, 16) from `lipsync.io.audio`, and faces (B, 6, 96, 96): the 96x96 BGR crop in
 [0, 1] with its lower half zeroed, stacked with a reference crop. The output is the
-generated crop (B, 3, 96, 96) in [0, 1].
+generated crop (B, 3, 96, 96) in [0, 1]. As a generator, its sound stage cuts each frame's
+mel window and its renderer is `lipsync.render.paste.Wav2LipRenderer`.
 
 PyTorch is imported lazily: the rest of the toolkit runs without it.
 """
@@ -15,17 +16,16 @@ import functools
 import os
 from typing import Dict, Sequence, Tuple
 
-import cv2
 import numpy as np
 
-from .errors import InputError, MissingBackendError
+from ..errors import InputError, MissingBackendError
+from ..io import audio as audio_lib
+from ..progress import Progress
+from ..render.paste import Wav2LipRenderer
+from .base import Generator, MouthRenderer, Source, SoundToMouth
 
-FACE_SIZE = 96
 OFFICIAL_NAMES = ("wav2lip.pth", "wav2lip_gan.pth")
-# checkpoints/wav2lip_gan.pth beside the package, where users put the official file
-DEFAULT_CHECKPOINT = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "checkpoints",
-                                  "wav2lip_gan.pth")
-DEFAULT_PADS = (0, 10, 0, 0)  # top, bottom, left, right, as Wav2Lip's inference script
+DEFAULT_CHECKPOINT = os.path.join("checkpoints", "wav2lip_gan.pth")  # where users put the official file (from the working folder)
 
 # One conv layer: (in, out, kernel, stride, padding, residual). Transposed layers add an
 # output padding. The tables are the published architecture, block by block.
@@ -120,8 +120,8 @@ def build_generator():
 
 def missing_checkpoint_message(path: str) -> str:
     return (f"{path}: Wav2Lip checkpoint not found. lipsync cannot download it: get the official "
-            f"{' or '.join(OFFICIAL_NAMES)} from the Wav2Lip authors' release and put it in checkpoints/ "
-            f"(or pass --checkpoint_path FILE)")
+            f"{' or '.join(OFFICIAL_NAMES)} from the Wav2Lip authors' release and put it at {DEFAULT_CHECKPOINT} "
+            f"(or give the path of yours as the checkpoint)")
 
 
 def read_state_dict(path: str) -> Dict[str, "object"]:
@@ -168,7 +168,7 @@ def resolve_device(device: str) -> str:
     if device == "auto":
         return "cuda" if torch.cuda.is_available() else "cpu"
     if device == "cuda" and not torch.cuda.is_available():
-        raise MissingBackendError("--device cuda: PyTorch sees no CUDA GPU here (use --device cpu or auto)")
+        raise MissingBackendError("device cuda: PyTorch sees no CUDA GPU here (use cpu or auto)")
     return device
 
 
@@ -194,67 +194,40 @@ def load_wav2lip(path: str = DEFAULT_CHECKPOINT, device: str = "auto") -> Wav2Li
     return Wav2LipModel(module.to(device), device)
 
 
-# --- crop and paste back -------------------------------------------------------------
-
-def face_box(points: np.ndarray, frame_shape: Sequence[int],
-             pads: Sequence[int] = DEFAULT_PADS) -> Tuple[int, int, int, int]:
-    """(y0, y1, x0, x1) of the region Wav2Lip regenerates, from 68 landmarks.
-
-    Like the face detector box Wav2Lip was trained on: cheek to cheek, from a little above
-    the brows to the chin, then `pads` (top, bottom, left, right) pixels, clipped to the frame.
-    """
-    h, w = frame_shape[:2]
-    x0, y_brow = points[:, 0].min(), points[17:27, 1].min()
-    x1, y1 = points[:, 0].max(), points[:, 1].max()
-    y0 = y_brow - 0.15 * (y1 - y_brow)
-    top, bottom, left, right = pads
-    box = (int(round(y0 - top)), int(round(y1 + bottom)), int(round(x0 - left)), int(round(x1 + right)))
-    y0, y1, x0, x1 = max(0, box[0]), min(h, box[1]), max(0, box[2]), min(w, box[3])
-    if y1 - y0 < 8 or x1 - x0 < 8:
-        raise InputError(f"face box {box} is too small or outside the {w}x{h} frame")
-    return y0, y1, x0, x1
+@functools.lru_cache(maxsize=1)
+def _load_once(path: str, device: str, stamp) -> Wav2LipModel:
+    """The generator, loaded once per process while the file is unchanged (`stamp`)."""
+    return load_wav2lip(path, device=device)
 
 
-@functools.lru_cache(maxsize=32)
-def _paste_mask(height: int, width: int) -> np.ndarray:
-    """Weights for pasting a generated crop: the lower face, faded out towards the box edges."""
-    mask = np.zeros((height, width), np.float32)
-    mask[int(height * 0.45):int(height * 0.97), int(width * 0.06):int(width * 0.94)] = 1.0
-    k = max(3, int(0.08 * max(height, width)) | 1)
-    mask = cv2.GaussianBlur(mask, (k, k), 0)[..., None]
-    mask.setflags(write=False)  # shared between calls (cached)
-    return mask
+class MelWindows(SoundToMouth):
+    """Wav2Lip's sound stage: each frame's (80, 16) mel window, cut when it is rendered."""
+
+    class Plan:
+        def __init__(self, mel: np.ndarray, fps: float, n_frames: int):
+            self.mel, self.fps, self.n = mel, fps, n_frames
+
+        def __len__(self) -> int:
+            return self.n
+
+        def __getitem__(self, indices) -> np.ndarray:
+            return audio_lib.mel_windows_at(self.mel, self.fps, list(indices))
+
+    def plan(self, wav: np.ndarray, fps: float, n_frames: int) -> "MelWindows.Plan":
+        return MelWindows.Plan(audio_lib.melspectrogram(wav), fps, n_frames)
 
 
-class Wav2LipRenderer:
-    """Regenerates the lower face of frames with the Wav2Lip generator, in batches."""
+class Wav2LipGenerator(Generator):
+    name = "wav2lip"
 
-    def __init__(self, model: Wav2LipModel, pads: Sequence[int] = DEFAULT_PADS):
-        self.model = model
-        self.pads = tuple(pads)
+    def check(self) -> None:
+        """PyTorch is installed and the checkpoint loads as the Wav2Lip generator."""
+        self.model()
 
-    def inputs(self, frames: Sequence[np.ndarray], boxes: Sequence[Tuple[int, int, int, int]]) -> np.ndarray:
-        """(B, 6, 96, 96) faces: masked crop and reference crop, BGR in [0, 1]."""
-        crops = np.stack([cv2.resize(f[y0:y1, x0:x1], (FACE_SIZE, FACE_SIZE), interpolation=cv2.INTER_AREA)
-                          for f, (y0, y1, x0, x1) in zip(frames, boxes)]).astype(np.float32) / 255.0
-        masked = crops.copy()
-        masked[:, FACE_SIZE // 2:] = 0.0
-        return np.concatenate([masked, crops], axis=3).transpose(0, 3, 1, 2)
+    def model(self) -> Wav2LipModel:
+        path = self.settings.checkpoint_path or DEFAULT_CHECKPOINT
+        stamp = (os.path.getsize(path), os.stat(path).st_mtime_ns) if os.path.isfile(path) else None
+        return _load_once(path, self.settings.device, stamp)
 
-    def render(self, frames: Sequence[np.ndarray], points: Sequence[np.ndarray], mels: np.ndarray) -> list:
-        """New frames: each of `frames` with its face regenerated for its (80, 16) mel window."""
-        if not frames:
-            return []
-        boxes = [face_box(p, f.shape, self.pads) for f, p in zip(frames, points)]
-        out = self.model(mels[:, None].astype(np.float32), self.inputs(frames, boxes))
-        result = []
-        for frame, (y0, y1, x0, x1), crop in zip(frames, boxes, out):
-            face = np.clip(crop.transpose(1, 2, 0) * 255.0, 0, 255)
-            face = cv2.resize(face, (x1 - x0, y1 - y0), interpolation=cv2.INTER_CUBIC)
-            mask = _paste_mask(y1 - y0, x1 - x0)
-            new = frame.copy()
-            region = new[y0:y1, x0:x1].astype(np.float32)
-            new[y0:y1, x0:x1] = np.clip(region + mask * (face - region) + 0.5, 0, 255).astype(np.uint8)
-            result.append(new)
-        return result
-
+    def stages(self, source: Source, progress: Progress) -> Tuple[SoundToMouth, MouthRenderer]:
+        return MelWindows(), Wav2LipRenderer(self.model(), self.settings.pads)

@@ -12,8 +12,8 @@ from typing import Sequence
 
 import numpy as np
 
-from .errors import InputError
-from .media import check_readable, ffmpeg_exe
+from ..errors import InputError
+from .media import check_readable, ffmpeg_command
 
 SAMPLE_RATE = 16000
 N_FFT = 800
@@ -37,8 +37,7 @@ def load_audio(path: str, sr: int = SAMPLE_RATE) -> np.ndarray:
     Raises InputError when the file is missing, has no sound, or the sound is empty.
     """
     check_readable(path, "audio")
-    cmd = [ffmpeg_exe(), "-hide_banner", "-nostdin", "-loglevel", "error", "-i", path, "-map", "0:a:0",
-           "-vn", "-ac", "1", "-ar", str(sr), "-f", "f32le", "-"]
+    cmd = ffmpeg_command("-i", path, "-map", "0:a:0", "-vn", "-ac", "1", "-ar", str(sr), "-f", "f32le", "-")
     proc = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     if proc.returncode != 0:
         err = proc.stderr.decode("utf-8", "replace").strip()

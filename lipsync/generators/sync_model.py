@@ -26,8 +26,8 @@ import tensorflow as tf  # noqa: E402
 
 tf.get_logger().setLevel("ERROR")  # no retracing notices: every ensemble member has its own graph
 
-from .face import INNER_LIP_GAPS, MOUTH  # noqa: E402
-from .shape import N_MOUTH  # noqa: E402
+from ..face.landmarks import INNER_LIP_GAPS, MOUTH  # noqa: E402
+from .geometry import N_MOUTH  # noqa: E402
 
 TARGET_SCALE = 10.0  # the network sees displacements x10 (inter-ocular units are small)
 

@@ -12,7 +12,7 @@ import os
 import wave
 from typing import List, Optional
 
-from .errors import InputError, MissingBackendError, OutputError
+from ..errors import InputError, MissingBackendError, OutputError
 from .media import atomic_output
 
 
@@ -74,7 +74,7 @@ def find_voice(name: str) -> Voice:
         for v in voices:
             if match(v):
                 return v
-    raise InputError(f"unknown voice {name!r}: see tts.py --list_voices")
+    raise InputError(f"unknown voice {name!r}: list the voices with `tts.py --list_voices` or `lipsync.io.tts.list_voices()`")
 
 
 def synthesize(text: str, out_path: str, *, voice: Optional[str] = None, rate: Optional[int] = None) -> str:
@@ -86,7 +86,7 @@ def synthesize(text: str, out_path: str, *, voice: Optional[str] = None, rate: O
     if not text or not text.strip():
         raise InputError("the text to speak is empty")
     if rate is not None and not 40 <= rate <= 600:
-        raise InputError(f"--rate {rate}: give words per minute between 40 and 600")
+        raise InputError(f"speaking rate {rate}: give words per minute between 40 and 600")
     binding, sample_rate = _espeak()
     binding.SetVoiceByName((find_voice(voice).id if voice else DEFAULT_VOICE).encode("utf-8"))
     binding.SetParameter(binding.RATE, int(rate or DEFAULT_RATE), 0)  # after the voice: a voice change resets it

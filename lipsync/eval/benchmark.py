@@ -19,19 +19,20 @@ import cv2
 import numpy as np
 from tqdm import tqdm
 
+from ..errors import InputError
+from ..face.landmarks import openings
+from ..face.track import TrackSettings, track_media
+from ..io.media import VideoReader, ffmpeg_command, probe, write_file
+from ..progress import Progress
 from . import metrics
-from .errors import InputError
 from .evaluation import evaluate
-from .face import TrackSettings
-from .media import VideoReader, ffmpeg_exe, probe, write_file
-from .pipeline import track_face
 
 MODES = ("speech", "silent", "image")
 VIDEO_EXTENSIONS = (".mp4", ".mov", ".mkv", ".webm", ".avi", ".mpg", ".mpeg", ".m4v")
 
 
 def _ffmpeg(*args: str) -> None:
-    proc = subprocess.run([ffmpeg_exe(), "-hide_banner", "-nostdin", "-loglevel", "error", "-y", *args],
+    proc = subprocess.run(ffmpeg_command("-y", *args),
                           stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     if proc.returncode != 0:
         raise InputError(f"ffmpeg failed while cutting a clip: {proc.stderr.decode(errors='replace').strip()[-300:]}")
@@ -72,10 +73,10 @@ def split_clip(clip: str, work: str, mode: str):
 def static_floor(first_half: str, real: str) -> dict:
     """corr and lmd of the first half replayed unchanged against the real second half."""
     a, b = probe(first_half), probe(real)
-    ta = track_face(a, a.fps, TrackSettings(), quiet=True).landmarks
-    tb = track_face(b, b.fps, TrackSettings(), quiet=True).landmarks
+    ta = track_media(a, a.fps, TrackSettings(), progress=Progress(True)).landmarks
+    tb = track_media(b, b.fps, TrackSettings(), progress=Progress(True)).landmarks
     replay = ta[np.arange(len(tb)) % len(ta)]
-    return {"corr": metrics.pearson(metrics.openings(replay), metrics.openings(tb)),
+    return {"corr": metrics.pearson(openings(replay), openings(tb)),
             "lmd": metrics.landmark_distance(replay, tb)[0]}
 
 
@@ -88,7 +89,7 @@ def dub_test(clip: str, mode: str = "speech", extra_args: Optional[List[str]] = 
                "--video_path", given, "--audio_path", second, "--outfile", out, "--quiet", *(extra_args or [])]
         start = time.time()
         proc = subprocess.run(cmd, capture_output=True, text=True,
-                              cwd=os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+                              cwd=os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
         seconds = time.time() - start
         row = {"clip": os.path.basename(clip), "mode": mode, "seconds": round(seconds, 1)}
         if proc.returncode != 0:

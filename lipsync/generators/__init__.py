@@ -1,0 +1,43 @@
+"""The generators, by name: each is one module with a `Generator` subclass (see `base`).
+
+`--model` offers the names of this registry, first one the default. An entry is an import
+path, so that a generator's heavy dependencies (TensorFlow, PyTorch) load only when it is
+used: `--help` and the early checks stay fast. To add a generator, write its module and add
+one line here (or call `register` from your own code).
+"""
+from __future__ import annotations
+
+import importlib
+from typing import Dict, List
+
+from ..errors import InputError
+
+GENERATORS: Dict[str, str] = {
+    "sync": "lipsync.generators.sync:SyncGenerator",  # the default
+    "warp": "lipsync.generators.warp:WarpGenerator",
+    "wav2lip": "lipsync.generators.wav2lip:Wav2LipGenerator",
+}
+DESCRIPTIONS: Dict[str, str] = {
+    "sync": "this project's TensorFlow sound-to-mouth model (default)",
+    "warp": "training-free, the sound's loudness opens the mouth",
+    "wav2lip": "the official Wav2Lip generator (bring its checkpoint; needs PyTorch)",
+}
+
+
+def names() -> List[str]:
+    """The registered generator names, the default first."""
+    return list(GENERATORS)
+
+
+def register(name: str, target: str, description: str = "") -> None:
+    """Adds (or replaces) generator `name`: `target` is "package.module:ClassName"."""
+    GENERATORS[name] = target
+    DESCRIPTIONS[name] = description
+
+
+def get(name: str):
+    """The Generator class registered as `name` (its module is imported now)."""
+    if name not in GENERATORS:
+        raise InputError(f"unknown model {name!r} (choose from {', '.join(GENERATORS)})")
+    module, _, attr = GENERATORS[name].partition(":")
+    return getattr(importlib.import_module(module), attr)
