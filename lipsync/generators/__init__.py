@@ -18,7 +18,7 @@ GENERATORS: Dict[str, str] = {
     "wav2lip": "lipsync.generators.wav2lip:Wav2LipGenerator",
 }
 DESCRIPTIONS: Dict[str, str] = {
-    "sync": "this project's TensorFlow sound-to-mouth model (default)",
+    "sync": "this project's TensorFlow sound-to-mouth model",
     "warp": "training-free, the sound's loudness opens the mouth",
     "wav2lip": "the official Wav2Lip generator (bring its checkpoint; needs PyTorch)",
 }
