@@ -174,7 +174,7 @@ def lip_sync(*, video_path: str, audio_path: Optional[str] = None, text: Optiona
             without_face = render_video(outfile, frames=frames.get, faces=source.smooth.landmarks, mouths=mouths,
                                         renderer=renderer, size=(info.width, info.height), fps=rate_out,
                                         sound=sound, loop=loop, crf=crf, batch_size=batch_size,
-                                        source_name=video_path, progress=reporter)
+                                        source_name=video_path, progress=reporter, colour=info.colour)
         finally:
             frames.close()
     return Result(outfile, n_out / rate_out, n_out, without_face, rate_out, time.time() - start)

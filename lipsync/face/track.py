@@ -237,7 +237,7 @@ def cached_track(path: str, n_expected: Optional[int] = None) -> Optional[FaceTr
     except (KeyError, ValueError) as exc:
         log.warning("ignoring cache entry %s: %s", path, exc)
         return None
-    if n_expected is not None and abs(len(track) - n_expected) > 2:
+    if n_expected is not None and abs(len(track) - n_expected) > max(5, 0.1 * n_expected):  # containers' durations are approximate
         log.warning("ignoring cache entry %s: %d frames, the video has about %d", path, len(track), n_expected)
         return None
     return track

@@ -64,6 +64,77 @@ def check_readable(path: str, what: str = "input") -> None:
         raise InputError(f"{path}: {what} file is empty (0 bytes)")
 
 
+SWS_FLAGS = "accurate_rnd+full_chroma_int"  # exact rounding, full chroma: the YUV <-> BGR round trip costs ~0 dB
+# colour matrix names as ffmpeg prints them -> as its scale filter takes them
+_SCALE_MATRIX = {"bt709": "bt709", "smpte170m": "smpte170m", "bt470bg": "bt470", "bt2020nc": "bt2020",
+                 "bt2020c": "bt2020", "fcc": "fcc", "smpte240m": "smpte240m"}
+
+
+@dataclasses.dataclass(frozen=True)
+class Colour:
+    """A video's colour description as its stream declares it (None: not declared).
+
+    matrix: YUV <-> RGB coefficients (e.g. "bt709"); primaries, transfer: its colour
+    primaries and transfer curve; range: "tv" (16-235) or "pc" (0-255).
+    """
+
+    matrix: Optional[str] = None
+    primaries: Optional[str] = None
+    transfer: Optional[str] = None
+    range: Optional[str] = None
+
+    def decode_filter(self) -> str:
+        """The scale filter that turns this video's YUV into BGR with its own matrix and range."""
+        return _scale_filter("in", self) + ",format=bgr24"
+
+    def encode_filter(self, pix_fmt: str = "yuv420p") -> str:
+        """The filters that turn BGR back into YUV with this matrix and range, and mark the frames
+        with these primaries and transfer (frame properties win over the encoder's tag options)."""
+        marks = [f"{key}={value}" for key, value in (("color_primaries", self.primaries), ("color_trc", self.transfer))
+                 if value in _KNOWN_TAGS]
+        return _scale_filter("out", self) + f",format={pix_fmt}" + (",setparams=" + ":".join(marks) if marks else "")
+
+    def tags(self) -> List[str]:
+        """Encoder options that write this colour description into the output."""
+        pairs = (("-colorspace", self.matrix), ("-color_primaries", self.primaries), ("-color_trc", self.transfer),
+                 ("-color_range", self.range))
+        return [item for flag, value in pairs if value and (flag in ("-colorspace", "-color_range") or value in _KNOWN_TAGS)
+                for item in (flag, value)]
+
+
+def _scale_filter(side: str, colour: Colour) -> str:
+    options = []
+    if colour.matrix in _SCALE_MATRIX:
+        options.append(f"{side}_color_matrix={_SCALE_MATRIX[colour.matrix]}")
+    if colour.range in ("tv", "pc"):
+        options.append(f"{side}_range={colour.range}")
+    return "scale=" + ":".join(options + [f"flags={SWS_FLAGS}"])
+
+
+_KNOWN_TAGS = {"bt709", "bt470m", "bt470bg", "smpte170m", "smpte240m", "film", "bt2020", "smpte428", "smpte431",
+               "smpte432", "gamma22", "gamma28", "linear", "iec61966-2-1", "iec61966-2-4", "bt1361e", "bt2020-10",
+               "bt2020-12", "smpte2084", "arib-std-b67"}
+_COLOUR = re.compile(r"\b(yuvj?\w*?)\(([^)]*)\)")
+_UNDECLARED = ("unknown", "reserved", "unspecified")
+
+
+def parse_colour(video_line: str) -> Colour:
+    """The colour description in ffmpeg's stream line, e.g. "yuv420p(tv, bt709, progressive)" or
+    "yuv420p(tv, smpte170m/smpte170m/bt709)"; a "yuvj" pixel format means full range."""
+    m = _COLOUR.search(video_line)
+    if not m:
+        return Colour(range="pc" if re.search(r"\byuvj", video_line) else None)
+    parts = [p.strip() for p in m.group(2).split(",")]
+    rng = next((p for p in parts if p in ("tv", "pc")), "pc" if m.group(1).startswith("yuvj") else None)
+    desc = next((p for p in parts if p not in ("tv", "pc") and re.fullmatch(r"[\w-]+(/[\w-]+/[\w-]+)?", p)
+                 and p not in ("progressive", "tt", "bb", "tb", "bt")), None)
+    if desc is None:
+        return Colour(range=rng)
+    names = desc.split("/") if "/" in desc else [desc] * 3
+    matrix, primaries, transfer = [None if n in _UNDECLARED else n for n in names]
+    return Colour(matrix, primaries, transfer, rng)
+
+
 @dataclasses.dataclass(frozen=True)
 class MediaInfo:
     """What ffmpeg says about a file. `width`/`height` are as displayed (rotation applied)."""
@@ -77,6 +148,7 @@ class MediaInfo:
     fps: float = 0.0
     rotation: int = 0  # degrees of display rotation found in the metadata
     is_image: bool = False
+    colour: Colour = Colour()  # as the video stream declares it
 
 
 _DURATION = re.compile(r"Duration: (\d+):(\d+):(\d+(?:\.\d+)?)")
@@ -132,7 +204,7 @@ def probe(path: str) -> MediaInfo:
     if width <= 0 or height <= 0:
         raise InputError(f"{path}: cannot tell the video's frame size")
     still = fps == 0.0 and duration <= 0.05
-    return MediaInfo(path, duration, True, has_audio, width, height, fps, rotation, still)
+    return MediaInfo(path, duration, True, has_audio, width, height, fps, rotation, still, parse_colour(video_line))
 
 
 def read_image(path: str) -> np.ndarray:
@@ -171,8 +243,8 @@ class VideoReader:
 
     def frames(self) -> Iterator[np.ndarray]:
         rate = fps_fraction(self.fps)
-        cmd = ffmpeg_command("-i", self.info.path, "-map", "0:v:0", "-vf", f"fps={rate.numerator}/{rate.denominator}",
-                             "-f", "rawvideo", "-pix_fmt", "bgr24", "-")
+        vf = f"fps={rate.numerator}/{rate.denominator},{self.info.colour.decode_filter()}"
+        cmd = ffmpeg_command("-i", self.info.path, "-map", "0:v:0", "-vf", vf, "-f", "rawvideo", "-pix_fmt", "bgr24", "-")
         with tempfile.TemporaryFile() as errlog:
             proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=errlog, bufsize=self.frame_bytes * 4)
             # a thread reads ahead, so decoding overlaps with the caller's work on the frames
@@ -311,19 +383,23 @@ class VideoWriter:
     """Encodes BGR frames with x264 (yuv420p) and muxes a sound track, in one ffmpeg process.
 
     ``audio_path`` may be any file with a sound stream; it is re-encoded to AAC.
-    Frames must all have the shape given at construction.
+    Frames must all have the shape given at construction. ``colour``: the source's colour
+    description, kept in the output (matrix, range and tags), so that pixels the caller did
+    not change come back as a plain re-encode would give them.
     """
 
     def __init__(self, path: str, width: int, height: int, fps: float, audio_path: Optional[str] = None,
-                 crf: int = DEFAULT_CRF, preset: str = "medium"):
+                 crf: int = DEFAULT_CRF, preset: str = "medium", colour: Optional[Colour] = None):
         self.path, self.width, self.height = path, width, height
         rate = fps_fraction(fps)
         cmd = ffmpeg_command("-y", "-f", "rawvideo", "-pix_fmt", "bgr24", "-s", f"{width}x{height}",
                              "-r", f"{rate.numerator}/{rate.denominator}", "-i", "-")
         if audio_path:
             cmd += ["-i", audio_path, "-map", "0:v:0", "-map", "1:a:0", "-c:a", "aac", "-b:a", "192k"]
+        colour = colour or Colour()
         cmd += ["-c:v", "libx264", "-preset", preset, "-crf", str(crf), "-pix_fmt", "yuv420p",
-                "-vf", "pad=ceil(iw/2)*2:ceil(ih/2)*2", "-movflags", "+faststart"]
+                "-vf", f"pad=ceil(iw/2)*2:ceil(ih/2)*2,{colour.encode_filter()}", *colour.tags(),
+                "-movflags", "+faststart"]
         if path.lower().endswith((".mp4", ".mov", ".m4v")):
             cmd += ["-f", "mp4"]
         cmd.append(path)

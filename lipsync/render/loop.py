@@ -14,7 +14,7 @@ import numpy as np
 
 from ..errors import InputError
 from ..generators.base import MouthPlan, MouthRenderer
-from ..io.media import MediaInfo, VideoReader, VideoWriter, atomic_output, read_image
+from ..io.media import Colour, MediaInfo, VideoReader, VideoWriter, atomic_output, read_image
 from ..progress import Progress
 
 LOOP_MODES = ("pingpong", "forward")
@@ -83,16 +83,18 @@ class FrameSource:
 
 def render_video(outfile: str, *, frames: Callable[[int], Optional[np.ndarray]], faces: np.ndarray,
                  mouths: MouthPlan, renderer: MouthRenderer, size: Tuple[int, int], fps: float, sound: str,
-                 loop: str, crf: int, batch_size: int, source_name: str, progress: Progress = Progress()) -> int:
+                 loop: str, crf: int, batch_size: int, source_name: str, progress: Progress = Progress(),
+                 colour: Optional[Colour] = None) -> int:
     """Renders and encodes `len(mouths)` frames to `outfile` (atomically), muxed with `sound`.
 
     `frames(i)` gives source frame i and `faces[i]` its landmarks (68, 2) (NaN: no face, the
-    frame is copied unchanged). Returns the number of output frames without a face.
+    frame is copied unchanged). `colour`: the source's colour description, kept in the output.
+    Returns the number of output frames without a face.
     """
     n_source, n_out = len(faces), len(mouths)
     without_face = 0
     with atomic_output(outfile) as tmp, \
-            VideoWriter(tmp, size[0], size[1], fps, audio_path=sound, crf=crf) as writer, \
+            VideoWriter(tmp, size[0], size[1], fps, audio_path=sound, crf=crf, colour=colour) as writer, \
             progress.stage("lip-syncing", n_out) as bar:
         for first in range(0, n_out, batch_size):
             js = list(range(first, min(n_out, first + batch_size)))
