@@ -32,7 +32,7 @@ import time
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
-from lipsync.media import ffmpeg_exe  # noqa: E402
+from lipsync.io.media import ffmpeg_exe  # noqa: E402
 
 DATA = os.path.join(os.path.dirname(ROOT), "shared", "data")
 SOURCE_VIDEO = os.path.join(DATA, "video", "retalk_2.mp4")

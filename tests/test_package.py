@@ -69,3 +69,9 @@ def test_installed_lipsync_runs_from_another_folder(installed, media, tmp_path):
                    "lipsync-demo"):
         proc = subprocess.run([str(bin_dir / script), "--help"], capture_output=True, text=True, cwd=tmp_path, env=env)
         assert proc.returncode == 0 and "usage" in proc.stdout, (script, proc.stderr[-500:])
+
+
+def test_benchmark_script_starts():
+    proc = subprocess.run([sys.executable, os.path.join(ROOT, "benchmarks", "speed.py"), "--help"],
+                          capture_output=True, text=True)
+    assert proc.returncode == 0 and "usage" in proc.stdout, proc.stderr[-500:]

@@ -2,7 +2,7 @@
 
 Each clip is cut in two at its middle frame; lip_sync.py gets the first half (with its own
 sound, silent, or one still frame) and the second half's sound, and its output is measured
-against the real second half with `lipsync.evaluation`. "static" replays the first half
+against the real second half with `lipsync.eval.evaluation`. "static" replays the first half
 unchanged: the floor any method must beat.
 """
 from __future__ import annotations

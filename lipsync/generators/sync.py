@@ -1,7 +1,7 @@
 """The default generator, `sync`: the TensorFlow sound-to-shape model plus the mesh renderer.
 
 Stage 1 (sound -> mouth shape): an ensemble of small TensorFlow networks
-(`lipsync.sync_model`) predicts, for each output frame, the 20 mouth landmarks as a
+(`lipsync.generators.sync_model`) predicts, for each output frame, the 20 mouth landmarks as a
 displacement from the person's rest shape in the canonical face frame. Their opening is
 averaged (in standard units) with the loudness envelope of the same sound, the most
 robust single cue when there is little training data (see MODEL_CARD.md for the figures).

@@ -1,15 +1,15 @@
 """The sync model: a small TensorFlow network from sound to mouth shape.
 
 Input: for each video frame, a window of `window_steps` normalised log-mel steps centred
-on the frame (see `lipsync.shape.feature_windows`), float32 (B, window_steps, n_mels).
+on the frame (see `lipsync.generators.features.feature_windows`), float32 (B, window_steps, n_mels).
 Output: the frame's mouth as the displacement of its 20 landmarks from the person's rest
-shape in the canonical face frame (`lipsync.shape`), float32 (B, 20, 2) in inter-ocular
+shape in the canonical face frame (`lipsync.generators.geometry`), float32 (B, 20, 2) in inter-ocular
 units.
 
 The network is a stack of 1-D convolutions over time (the mel bands are the channels),
 then two dense layers: about 0.2 M parameters, a few milliseconds per hundred frames on a
 CPU. Its hyperparameters are a `ModelDimensions`, stored in every checkpoint and used to
-rebuild it. This module does no file I/O; see `lipsync.checkpoint`.
+rebuild it. This module does no file I/O; see `lipsync.generators.checkpoint`.
 """
 from __future__ import annotations
 
