@@ -262,7 +262,7 @@ def track_media(info: "MediaInfo", fps: float, settings: TrackSettings, *, use_c
         if track is not None:
             log.debug("face track from cache %s", path)
             return track
-    frames = [read_image(info.path)] if info.is_image else VideoReader(info, fps)
+    frames = [read_image(info.path)] if info.is_image else VideoReader(info, fps, exact=False)
     quiet = Progress(True, progress.callback, progress.cancel) if info.is_image else progress
     track = track_frames(frames, settings, fps, total=expected, progress=quiet)
     if path:

@@ -4,12 +4,13 @@ box edge shows and nothing above the mouth region changes much."""
 from __future__ import annotations
 
 import functools
-from typing import Callable, List, Sequence, Tuple
+from typing import Callable, List, Sequence
 
 import cv2
 import numpy as np
 
 from ..errors import InputError
+from ..face.detect import Box
 from ..generators.base import MouthRenderer
 
 FACE_SIZE = 96
@@ -17,8 +18,8 @@ DEFAULT_PADS = (0, 10, 0, 0)  # top, bottom, left, right, as Wav2Lip's inference
 
 
 def face_box(points: np.ndarray, frame_shape: Sequence[int],
-             pads: Sequence[int] = DEFAULT_PADS) -> Tuple[int, int, int, int]:
-    """(y0, y1, x0, x1) of the region Wav2Lip regenerates, from 68 landmarks.
+             pads: Sequence[int] = DEFAULT_PADS) -> Box:
+    """(left, top, right, bottom) of the region Wav2Lip regenerates, from 68 landmarks.
 
     Like the face detector box Wav2Lip was trained on: cheek to cheek, from a little above
     the brows to the chin, then `pads` (top, bottom, left, right) pixels, clipped to the frame.
@@ -29,10 +30,10 @@ def face_box(points: np.ndarray, frame_shape: Sequence[int],
     y0 = y_brow - 0.15 * (y1 - y_brow)
     top, bottom, left, right = pads
     box = (int(round(y0 - top)), int(round(y1 + bottom)), int(round(x0 - left)), int(round(x1 + right)))
-    y0, y1, x0, x1 = max(0, box[0]), min(h, box[1]), max(0, box[2]), min(w, box[3])
+    y0, y1, x0, x1 = max(0, box[0]), min(h, box[1]), max(0, box[2]), min(w, box[3])  # pads are Wav2Lip's order
     if y1 - y0 < 8 or x1 - x0 < 8:
         raise InputError(f"face box {box} is too small or outside the {w}x{h} frame")
-    return y0, y1, x0, x1
+    return x0, y0, x1, y1
 
 
 @functools.lru_cache(maxsize=32)
@@ -56,10 +57,10 @@ class Wav2LipRenderer(MouthRenderer):
         self.model = model
         self.pads = tuple(pads)
 
-    def inputs(self, frames: Sequence[np.ndarray], boxes: Sequence[Tuple[int, int, int, int]]) -> np.ndarray:
+    def inputs(self, frames: Sequence[np.ndarray], boxes: Sequence[Box]) -> np.ndarray:
         """(B, 6, 96, 96) faces: masked crop and reference crop, BGR in [0, 1]."""
         crops = np.stack([cv2.resize(f[y0:y1, x0:x1], (FACE_SIZE, FACE_SIZE), interpolation=cv2.INTER_AREA)
-                          for f, (y0, y1, x0, x1) in zip(frames, boxes)]).astype(np.float32) / 255.0
+                          for f, (x0, y0, x1, y1) in zip(frames, boxes)]).astype(np.float32) / 255.0
         masked = crops.copy()
         masked[:, FACE_SIZE // 2:] = 0.0
         return np.concatenate([masked, crops], axis=3).transpose(0, 3, 1, 2)
@@ -71,7 +72,7 @@ class Wav2LipRenderer(MouthRenderer):
         boxes = [face_box(p, f.shape, self.pads) for f, p in zip(frames, points)]
         out = self.model(mels[:, None].astype(np.float32), self.inputs(frames, boxes))
         result = []
-        for frame, (y0, y1, x0, x1), crop in zip(frames, boxes, out):
+        for frame, (x0, y0, x1, y1), crop in zip(frames, boxes, out):
             face = np.clip(crop.transpose(1, 2, 0) * 255.0, 0, 255)
             face = cv2.resize(face, (x1 - x0, y1 - y0), interpolation=cv2.INTER_CUBIC)
             mask = _paste_mask(y1 - y0, x1 - x0)
