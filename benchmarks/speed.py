@@ -32,7 +32,7 @@ import time
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
-from lipsync.io.media import ffmpeg_exe  # noqa: E402
+from lipsync.io.media import ffmpeg_command  # noqa: E402
 
 DATA = os.path.join(os.path.dirname(ROOT), "shared", "data")
 SOURCE_VIDEO = os.path.join(DATA, "video", "retalk_2.mp4")
@@ -44,7 +44,7 @@ def make_inputs(work: str, seconds: int) -> tuple:
     """(video, speech) of `seconds` each, made once and kept in `work`."""
     video = os.path.join(work, f"talk_{seconds}s.mp4")
     speech = os.path.join(work, f"speech_{seconds}s.wav")
-    ff = [ffmpeg_exe(), "-hide_banner", "-loglevel", "error", "-y"]
+    ff = ffmpeg_command("-y")
     if not os.path.exists(video):
         subprocess.run([*ff, "-stream_loop", "-1", "-i", SOURCE_VIDEO, "-t", str(seconds),
                         "-vf", f"scale={SIZE}:{SIZE},fps={FPS}", "-c:v", "libx264", "-crf", "18",
@@ -93,9 +93,8 @@ def main() -> int:
         video, speech = make_inputs(args.work, seconds)
         n_frames = seconds * FPS
         repeats = args.repeats if k == 0 else args.long_repeats
-        ffmpeg_cmd = [ffmpeg_exe(), "-hide_banner", "-loglevel", "error", "-y", "-i", video, "-i", speech,
-                      "-map", "0:v", "-map", "1:a", "-c:v", "libx264", "-crf", "18", "-pix_fmt", "yuv420p",
-                      "-c:a", "aac", "-shortest", out]
+        ffmpeg_cmd = ffmpeg_command("-y", "-i", video, "-i", speech, "-map", "0:v", "-map", "1:a", "-c:v", "libx264",
+                                    "-crf", "18", "-pix_fmt", "yuv420p", "-c:a", "aac", "-shortest", out)
         sync_cmd = [sys.executable, os.path.join(ROOT, "lip_sync.py"), "--video_path", video, "--audio_path", speech,
                     "--outfile", out, "--personalize", "off", "--quiet", *shlex.split(args.extra)]
         runs = {"ffmpeg": [], "first": [], "cached": []}

@@ -57,6 +57,9 @@ def load(path: str) -> Optional[Dict[str, np.ndarray]]:
     try:
         with np.load(path, allow_pickle=False) as data:
             return {k: data[k] for k in data.files}
+    except OSError as exc:  # unreadable now (permissions, a network glitch): not proof of damage, keep it
+        log.warning("cannot read the cache entry %s (%s)", path, exc)
+        return None
     except Exception as exc:  # truncated, not a zip, foreign content: rebuild it
         log.warning("ignoring damaged cache entry %s (%s)", path, type(exc).__name__)
         try:

@@ -115,7 +115,7 @@ def _lip_sync(args: argparse.Namespace) -> int:
                    quiet=args.quiet)
     check_options(model=args.model, loop=args.loop, crf=args.crf, fps=args.fps, batch_size=args.batch_size,
                   face_index=args.face_index, box=options["box"], pads=options["pads"], detector=args.detector,
-                  personalize_seconds=args.personalize_seconds)
+                  personalize=args.personalize, personalize_seconds=args.personalize_seconds)
     if args.batch:
         return _lip_sync_batch(args.batch, options, args.quiet)
     result = lip_sync(video_path=args.video_path, audio_path=args.audio_path, text=args.text, outfile=args.outfile,
@@ -126,15 +126,12 @@ def _lip_sync(args: argparse.Namespace) -> int:
 
 
 def _lip_sync_batch(csv_path: str, options: dict, quiet: bool) -> int:
-    from . import generators
     from .batch import read_jobs, run_batch, summary
-    from .generators.base import GeneratorSettings
-    from .pipeline import lip_sync
+    from .pipeline import lip_sync, make_generator
 
     jobs = read_jobs(csv_path)
-    generators.get(options["model"])(GeneratorSettings(  # its weights load once, and fail before any job
-        pads=options["pads"], checkpoint_path=options["checkpoint_path"], device=options["device"],
-        personalize=options["personalize"], personalize_seconds=options["personalize_seconds"])).check()
+    make_generator(options["model"], **{k: options[k] for k in ("pads", "checkpoint_path", "device", "personalize",
+                                                                 "personalize_seconds", "use_cache")})  # fails before any job
     outcomes = run_batch(jobs, lambda job: lip_sync(video_path=job.video, audio_path=job.audio,
                                                     outfile=job.outfile, **options),
                          report=None if quiet else print,

@@ -20,7 +20,7 @@ from . import generators
 from .errors import InputError, OutputError
 from .face.detect import DETECTORS, Box
 from .face.track import FaceTrack, TrackSettings, require_faces, track_frames, track_media
-from .generators.base import Generator, GeneratorSettings, Source
+from .generators.base import PERSONALIZE_MODES, Generator, GeneratorSettings, Source
 from .io import audio as audio_lib
 from .io.media import DEFAULT_CRF, check_readable, probe
 from .progress import CancelCheck, Progress, ProgressCallback
@@ -78,10 +78,12 @@ def check_outfile(outfile: str, inputs: Sequence[Optional[str]]) -> None:
 def check_options(*, model: Optional[str] = None, loop: str = "pingpong", crf: int = DEFAULT_CRF,
                   fps: Optional[float] = 25.0, batch_size: int = 16, face_index: Optional[int] = None,
                   box: Optional[Box] = None, pads: Sequence[int] = (0, 0, 0, 0), detector: str = "hog",
-                  personalize_seconds: float = 120.0) -> None:
+                  personalize: str = "auto", personalize_seconds: float = 120.0) -> None:
     """InputError naming the first option with a bad value."""
-    if model is not None and model not in generators.GENERATORS:
-        raise InputError(f"unknown model {model!r} (choose from {', '.join(generators.names())})")
+    if model is not None:
+        generators.require(model)
+    if personalize not in PERSONALIZE_MODES:
+        raise InputError(f"unknown personalize mode {personalize!r} (choose from {', '.join(PERSONALIZE_MODES)})")
     if loop not in LOOP_MODES:
         raise InputError(f"unknown loop mode {loop!r} (choose from {', '.join(LOOP_MODES)})")
     if not 0 <= crf <= 51:
@@ -101,6 +103,18 @@ def check_options(*, model: Optional[str] = None, loop: str = "pingpong", crf: i
         raise InputError(f"unknown face detector {detector!r} (choose from {', '.join(DETECTORS)})")
     if personalize_seconds <= 0:
         raise InputError(f"personalization budget {personalize_seconds:g} s: must be more than 0")
+
+
+def make_generator(model: str, *, pads: Sequence[int] = (0, 0, 0, 0), checkpoint_path: Optional[str] = None,
+                   device: str = "auto", personalize: str = "auto", personalize_seconds: float = 120.0,
+                   use_cache: bool = True) -> Generator:
+    """The generator registered as `model` with these settings, its own checks passed (weights
+    present and loaded once per process)."""
+    generator = generators.get(model)(GeneratorSettings(
+        pads=tuple(pads), checkpoint_path=checkpoint_path, device=device, personalize=personalize,
+        personalize_seconds=personalize_seconds, use_cache=use_cache))
+    generator.check()
+    return generator
 
 
 def prepare_audio(audio_path: Optional[str], text: Optional[str], workdir: str, voice: Optional[str],
@@ -139,8 +153,9 @@ def lip_sync(*, video_path: str, audio_path: Optional[str] = None, text: Optiona
     """
     start = time.time()
     reporter = Progress(quiet, progress, cancel)
+    fps = 25.0 if fps is None else fps
     check_options(model=model, loop=loop, crf=crf, fps=fps, batch_size=batch_size, face_index=face_index, box=box,
-                  pads=pads, detector=detector, personalize_seconds=personalize_seconds)
+                  pads=pads, detector=detector, personalize=personalize, personalize_seconds=personalize_seconds)
     if text is not None and not text.strip():
         raise InputError("the text to speak is empty")
     if text is None and not audio_path:
@@ -153,10 +168,8 @@ def lip_sync(*, video_path: str, audio_path: Optional[str] = None, text: Optiona
     audio_stem = "tts" if text is not None else os.path.splitext(os.path.basename(audio_path))[0]
     outfile = outfile or default_outfile(video_path, audio_stem, output_dir)
     check_outfile(outfile, [video_path, audio_path])
-    generator: Generator = generators.get(model)(GeneratorSettings(
-        pads=tuple(pads), checkpoint_path=checkpoint_path, device=device, personalize=personalize,
-        personalize_seconds=personalize_seconds, use_cache=use_cache))
-    generator.check()
+    generator = make_generator(model, pads=pads, checkpoint_path=checkpoint_path, device=device,
+                               personalize=personalize, personalize_seconds=personalize_seconds, use_cache=use_cache)
     with tempfile.TemporaryDirectory(prefix="lipsync-") as workdir:
         sound = prepare_audio(audio_path, text, workdir, voice, rate)
         wav = audio_lib.load_audio(sound)
@@ -204,9 +217,7 @@ def lip_sync_frames(*, frames_dir: str, audio_path: str, outfile: Optional[str] 
     stem = os.path.splitext(os.path.basename(audio_path))[0]
     outfile = outfile or default_outfile(os.path.basename(os.path.normpath(frames_dir)), stem, output_dir)
     check_outfile(outfile, [audio_path, folder.audio_path])
-    generator = generators.get("wav2lip")(GeneratorSettings(pads=tuple(pads), checkpoint_path=checkpoint_path,
-                                                             device=device))
-    generator.check()
+    generator = make_generator("wav2lip", pads=pads, checkpoint_path=checkpoint_path, device=device)
     wav = audio_lib.load_audio(audio_path)
     width, height = folder.width // resize_factor // 2 * 2, folder.height // resize_factor // 2 * 2
 
@@ -226,5 +237,6 @@ def lip_sync_frames(*, frames_dir: str, audio_path: str, outfile: Optional[str] 
     without_face = render_video(outfile, frames=frame, faces=source.smooth.landmarks,
                                 mouths=sound_stage.plan(wav, folder.fps, n_out), renderer=renderer,
                                 size=(width, height), fps=folder.fps, sound=audio_path, loop=loop, crf=crf,
-                                batch_size=batch_size, source_name=frames_dir, progress=reporter)
+                                batch_size=batch_size, source_name=frames_dir, progress=reporter,
+                                colour=folder.colour)
     return Result(outfile, n_out / folder.fps, n_out, without_face, folder.fps, time.time() - start)

@@ -35,8 +35,8 @@ class Stage:
     """One stage's bar: `update(n)` after each n steps (reports, then checks for cancel)."""
 
     def __init__(self, progress: Progress, name: str, total: Optional[int], unit: str):
-        self.progress, self.name, self.total, self.done = progress, name, total, 0
-        self._bar = tqdm(total=total, desc=name, unit=unit, disable=progress.quiet, leave=False)
+        self.progress, self.name, self.total, self.unit, self.done = progress, name, total, unit, 0
+        self._bar = None
 
     def update(self, n: int = 1) -> None:
         self.done += n
@@ -47,6 +47,7 @@ class Stage:
 
     def __enter__(self) -> "Stage":
         self.progress.check()
+        self._bar = tqdm(total=self.total, desc=self.name, unit=self.unit, disable=self.progress.quiet, leave=False)
         if self.progress.callback is not None:
             self.progress.callback(self.name, 0, self.total)
         return self

@@ -117,7 +117,7 @@ def test_empty_text(outdir, media):
 
 def test_unknown_voice(outdir):
     proc = run_script("tts.py", "--text", "hello", "--voice", "klingon-xx", "--output", str(outdir / "x.wav"))
-    assert_clean_failure(proc, "klingon-xx", "--list_voices")
+    assert_clean_failure(proc, "klingon-xx", "voice list")
     assert os.listdir(outdir) == []
 
 

@@ -81,3 +81,19 @@ def test_hd_bt709_footage_keeps_its_colours(tmp_path, cache_dir):
 def test_colour_descriptions_are_read_from_the_stream_line(line, expected):
     c = media.parse_colour(line)
     assert (c.matrix, c.primaries, c.transfer, c.range) == expected
+
+
+def test_frame_folders_remember_the_source_colour(tmp_path):
+    from lipsync.io.frames import FrameFolder, extract_frames
+
+    extra = ["-vf", "scale=out_color_matrix=bt709:out_range=tv,setparams=color_primaries=bt709:color_trc=bt709"] + BT709
+    src = encode_frames(str(tmp_path / "src.mp4"), moving_face_frames(5), 25, extra=extra)
+    extract_frames(video_path=src, output_dir=str(tmp_path / "frames"), quiet=True)
+    assert FrameFolder(str(tmp_path / "frames")).colour == media.probe(src).colour
+    assert FrameFolder(str(tmp_path / "frames")).colour.matrix == "bt709"
+
+
+def test_only_colour_names_the_encoder_knows_become_tags():
+    odd = media.Colour(matrix="gbr", primaries="unknownish", transfer="bt709", range="tv")
+    assert odd.tags() == ["-color_trc", "bt709", "-color_range", "tv"]
+    assert "color_matrix" not in odd.decode_filter() and "color_primaries" not in odd.encode_filter()

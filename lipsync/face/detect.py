@@ -31,8 +31,6 @@ def models_dir() -> str:
     return os.path.join(spec.submodule_search_locations[0], "models")
 
 
-
-
 def _downscale(gray: np.ndarray, max_side: int) -> Tuple[np.ndarray, float]:
     scale = min(1.0, max_side / max(gray.shape[:2]))
     if scale < 1.0:

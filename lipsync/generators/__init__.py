@@ -35,9 +35,14 @@ def register(name: str, target: str, description: str = "") -> None:
     DESCRIPTIONS[name] = description
 
 
-def get(name: str):
-    """The Generator class registered as `name` (its module is imported now)."""
+def require(name: str) -> None:
+    """InputError unless a generator is registered as `name`."""
     if name not in GENERATORS:
         raise InputError(f"unknown model {name!r} (choose from {', '.join(GENERATORS)})")
+
+
+def get(name: str):
+    """The Generator class registered as `name` (its module is imported now)."""
+    require(name)
     module, _, attr = GENERATORS[name].partition(":")
     return getattr(importlib.import_module(module), attr)

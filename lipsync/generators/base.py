@@ -62,10 +62,11 @@ class SoundStream:
         self._chunks: List[np.ndarray] = []
         self._samples = 0
         self.frames_out = 0
+        self._empty: Optional[np.ndarray] = None  # no frames, in the plan's shape
 
     def feed(self, chunk: np.ndarray) -> np.ndarray:
         """Adds `chunk` (float32 or int16 mono at 16 kHz); returns the mouths of the frames that
-        became final (possibly none), in order."""
+        became final, in order (an empty array of the same shape when none did)."""
         chunk = np.asarray(chunk)
         if chunk.dtype == np.int16:
             chunk = chunk.astype(np.float32) / 32768.0
@@ -82,7 +83,9 @@ class SoundStream:
 
     def _take(self, upto: int) -> np.ndarray:
         if upto <= self.frames_out:
-            return np.zeros((0,), np.float32)
+            if self._empty is None:  # the shape of one frame's mouth, from a tenth of a second of silence
+                self._empty = np.asarray(self.stage.plan(np.zeros(SAMPLE_RATE // 10, np.float32), self.fps, 1)[[0]])[:0]
+            return self._empty
         wav = np.concatenate(self._chunks)
         self._chunks = [wav]
         n = max(upto, frame_count(len(wav), self.fps))
@@ -99,6 +102,9 @@ class MouthRenderer(abc.ABC):
     def render(self, frames: Sequence[np.ndarray], faces: Sequence[np.ndarray], mouths: np.ndarray) -> List[np.ndarray]:
         """New frames (uint8 BGR (H, W, 3)) for `frames`, each with face landmarks (68, 2) in
         `faces` and its planned mouth in `mouths` (the plan's values for those frames)."""
+
+
+PERSONALIZE_MODES = ("auto", "on", "off")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -128,8 +134,7 @@ class Source:
 class Generator(abc.ABC):
     """One named way to lip-sync; registered in `lipsync.generators.GENERATORS`."""
 
-    name: ClassVar[str]
-    description: ClassVar[str] = ""  # one line for --help
+    name: ClassVar[str]  # as registered
 
     def __init__(self, settings: GeneratorSettings = GeneratorSettings()):
         self.settings = settings

@@ -81,11 +81,3 @@ def feature_windows(mel: np.ndarray, fps: float, n_frames: int, steps: int, shif
     padded = np.concatenate([mel, np.zeros((n_mels, 1), np.float32)], axis=1)  # column n reads as silence
     idx = np.where((idx < 0) | (idx >= mel.shape[1]), mel.shape[1], idx)
     return np.ascontiguousarray(padded[:, idx].transpose(1, 2, 0))
-
-
-def clip_features(wav: np.ndarray, fps: float, n_frames: int, steps: int, shift: int = 0,
-                  mel: Optional[np.ndarray] = None) -> np.ndarray:
-    """Sound features for every video frame of a clip (see `feature_windows`)."""
-    if mel is None:
-        mel = audio_lib.melspectrogram(wav)
-    return feature_windows(normalise_mel(mel), fps, n_frames, steps, shift)

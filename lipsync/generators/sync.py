@@ -41,7 +41,6 @@ from .geometry import OPEN_BASIS, calibrate, target_points, uncross_lips
 
 log = logging.getLogger(__name__)
 
-PERSONALIZE_MODES = ("auto", "on", "off")
 MIN_PERSONAL_FRAMES = 50  # two seconds at 25 fps of the person speaking
 PERSONAL_STEPS = 150  # per ensemble member; a few seconds on two cores
 PERSONAL_LEARNING_RATE = 3e-4
@@ -151,8 +150,6 @@ def _personal_cache_path(video_path: str, checkpoint_path: str, fps: float, trac
 def prepare_person(source: Source, settings: GeneratorSettings, progress: Progress = Progress()) -> Person:
     """The rest shape, the (personal) models and the timing for the face in the input."""
     mode, track = settings.personalize, source.smooth.landmarks
-    if mode not in PERSONALIZE_MODES:
-        raise InputError(f"unknown personalize mode {mode!r} (choose from {', '.join(PERSONALIZE_MODES)})")
     dims, models, checkpoint_path = load_models(settings.checkpoint_path)
     calibration = calibrate(source.track.openings)
     span = (calibration.rest, calibration.peak)
@@ -274,9 +271,6 @@ class SyncGenerator(Generator):
     def check(self) -> None:
         """The weights are present and build into the networks (loaded once per process)."""
         load_models(self.settings.checkpoint_path)
-        if self.settings.personalize not in PERSONALIZE_MODES:
-            raise InputError(f"unknown personalize mode {self.settings.personalize!r} "
-                             f"(choose from {', '.join(PERSONALIZE_MODES)})")
 
     def stages(self, source: Source, progress: Progress) -> Tuple[SoundToMouth, MouthRenderer]:
         person = prepare_person(source, self.settings, progress)

@@ -27,7 +27,7 @@ from ..io import audio as audio_lib
 from . import checkpoint as ckpt_lib
 from ..errors import InputError, LipSyncError
 
-log = logging.getLogger("lipsync.train")
+log = logging.getLogger(__name__)
 
 VIDEO_EXTENSIONS = (".mp4", ".mov", ".mkv", ".webm", ".avi", ".mpg", ".mpeg")
 SAVE_EVERY = 200

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import functools
 import os
-from typing import Dict, Sequence, Tuple
+from typing import Dict, Tuple
 
 import numpy as np
 

@@ -22,7 +22,7 @@ import numpy as np
 from tqdm import tqdm
 
 from ..errors import InputError, OutputError
-from .media import VideoReader, ffmpeg_command, probe
+from .media import Colour, VideoReader, ffmpeg_command, probe
 
 INDEX_FILE = "frames.json"
 AUDIO_FILE = "audio.wav"
@@ -40,6 +40,7 @@ class FramesInfo:
     height: int
     source: Optional[str]
     audio: Optional[str]  # file name inside the folder, or None
+    colour: Colour = Colour()  # the source video's colour description, kept by lip_sync_wav2lip.py
 
 
 def frame_name(index: int, fmt: str) -> str:
@@ -114,9 +115,10 @@ def extract_frames(*, video_path: str, output_dir: str, fmt: str = "png", qualit
             _extract_sound(video_path, os.path.join(staging, AUDIO_FILE))
             audio = AUDIO_FILE
         result = FramesInfo(os.path.abspath(output_dir), fps, count, info.width, info.height,
-                            os.path.abspath(video_path), audio)
+                            os.path.abspath(video_path), audio, info.colour)
         index = {"fps": fps, "frame_count": count, "width": info.width, "height": info.height,
-                 "format": fmt, "pattern": f"%06d.{fmt}", "source": result.source, "audio": audio}
+                 "format": fmt, "pattern": f"%06d.{fmt}", "source": result.source, "audio": audio,
+                 "colour": dataclasses.asdict(info.colour)}
         with open(os.path.join(staging, INDEX_FILE), "w", encoding="utf-8") as f:
             json.dump(index, f, indent=2)
         for name in old:  # only now, so a failed run leaves the old frames untouched
@@ -147,6 +149,7 @@ class FrameFolder:
                 count = int(index["frame_count"])
                 stored_fps = float(index["fps"])
                 audio, source = index.get("audio"), index.get("source")
+                colour = Colour(**index.get("colour", {}))
             except (OSError, ValueError, KeyError, TypeError) as exc:
                 raise InputError(f"{index_path}: not a valid frames index ({type(exc).__name__}: {exc})") from None
             self.paths = [os.path.join(folder, pattern % i) for i in range(count)]
@@ -155,7 +158,7 @@ class FrameFolder:
                 raise InputError(f"{missing[0]}: frame listed in {INDEX_FILE} is missing "
                                  f"({len(missing)} of {count} missing)")
         else:
-            stored_fps = None
+            stored_fps, colour = None, Colour()
             self.paths = sorted(glob.glob(os.path.join(glob.escape(folder), "*")))
             self.paths = [p for p in self.paths if p.lower().endswith(IMAGE_EXTENSIONS)]
         if not self.paths:
@@ -167,6 +170,7 @@ class FrameFolder:
         self.height, self.width = first.shape[:2]
         self.audio_path = os.path.join(folder, audio) if audio and os.path.isfile(os.path.join(folder, audio)) else None
         self.source = source
+        self.colour = colour  # of the video the frames came from (images of their own: undeclared)
 
     def __len__(self) -> int:
         return len(self.paths)

@@ -102,8 +102,9 @@ class Colour:
         """Encoder options that write this colour description into the output."""
         pairs = (("-colorspace", self.matrix), ("-color_primaries", self.primaries), ("-color_trc", self.transfer),
                  ("-color_range", self.range))
-        return [item for flag, value in pairs if value and (flag in ("-colorspace", "-color_range") or value in _KNOWN_TAGS)
-                for item in (flag, value)]
+        known = {"-colorspace": _SCALE_MATRIX, "-color_primaries": _KNOWN_TAGS, "-color_trc": _KNOWN_TAGS,
+                 "-color_range": ("tv", "pc")}
+        return [item for flag, value in pairs if value in known[flag] for item in (flag, value)]
 
 
 def _scale_filter(side: str, colour: Colour, flags: str) -> str:

@@ -74,7 +74,7 @@ def find_voice(name: str) -> Voice:
         for v in voices:
             if match(v):
                 return v
-    raise InputError(f"unknown voice {name!r}: list the voices with `tts.py --list_voices` or `lipsync.io.tts.list_voices()`")
+    raise InputError(f"unknown voice {name!r}: choose one from the voice list (lipsync.io.tts.list_voices())")
 
 
 def synthesize(text: str, out_path: str, *, voice: Optional[str] = None, rate: Optional[int] = None) -> str:

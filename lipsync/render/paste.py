@@ -11,6 +11,7 @@ import numpy as np
 
 from ..errors import InputError
 from ..face.detect import Box
+from ..face.landmarks import BROWS
 from ..generators.base import MouthRenderer
 
 FACE_SIZE = 96
@@ -25,14 +26,13 @@ def face_box(points: np.ndarray, frame_shape: Sequence[int],
     the brows to the chin, then `pads` (top, bottom, left, right) pixels, clipped to the frame.
     """
     h, w = frame_shape[:2]
-    x0, y_brow = points[:, 0].min(), points[17:27, 1].min()
-    x1, y1 = points[:, 0].max(), points[:, 1].max()
-    y0 = y_brow - 0.15 * (y1 - y_brow)
-    top, bottom, left, right = pads
-    box = (int(round(y0 - top)), int(round(y1 + bottom)), int(round(x0 - left)), int(round(x1 + right)))
-    y0, y1, x0, x1 = max(0, box[0]), min(h, box[1]), max(0, box[2]), min(w, box[3])  # pads are Wav2Lip's order
+    chin, brow = points[:, 1].max(), points[BROWS, 1].min()
+    pad_top, pad_bottom, pad_left, pad_right = pads
+    box = (int(round(points[:, 0].min() - pad_left)), int(round(brow - 0.15 * (chin - brow) - pad_top)),
+           int(round(points[:, 0].max() + pad_right)), int(round(chin + pad_bottom)))
+    x0, y0, x1, y1 = max(0, box[0]), max(0, box[1]), min(w, box[2]), min(h, box[3])
     if y1 - y0 < 8 or x1 - x0 < 8:
-        raise InputError(f"face box {box} is too small or outside the {w}x{h} frame")
+        raise InputError(f"face box {box} (left, top, right, bottom) is too small or outside the {w}x{h} frame")
     return x0, y0, x1, y1
 
 
