@@ -34,14 +34,24 @@ def entry_path(kind: str, *key: object) -> str:
     return os.path.join(root(), kind, h.hexdigest() + ".npz")
 
 
+def file_stamp(path: str) -> Optional[tuple]:
+    """(absolute path, size, mtime) of a file, or None when it cannot be seen. A function
+    memoised on (path, stamp) reads each file once per process while the file is unchanged."""
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return os.path.abspath(path), st.st_size, st.st_mtime_ns
+
+
 def file_digest(path: str) -> str:
     """SHA-1 of a file's content (read once per process while the file is unchanged)."""
-    st = os.stat(path)
-    return _digest(os.path.abspath(path), st.st_size, st.st_mtime_ns)
+    return _digest(file_stamp(path) or (os.path.abspath(path), None, None))
 
 
 @functools.lru_cache(maxsize=64)
-def _digest(path: str, size: int, mtime_ns: int, chunk: int = 1 << 20) -> str:
+def _digest(stamp: tuple, chunk: int = 1 << 20) -> str:
+    path = stamp[0]
     h = hashlib.sha1()
     with open(path, "rb") as f:
         for block in iter(lambda: f.read(chunk), b""):

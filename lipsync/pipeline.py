@@ -12,9 +12,11 @@ import dataclasses
 import os
 import tempfile
 import time
-from typing import Optional, Sequence, Tuple
+from contextlib import nullcontext
+from typing import Callable, ContextManager, Optional, Sequence, Tuple
 
 import cv2
+import numpy as np
 
 from . import generators
 from .errors import InputError, OutputError
@@ -22,7 +24,7 @@ from .face.detect import DETECTORS, Box
 from .face.track import FaceTrack, TrackSettings, require_faces, track_frames, track_media
 from .generators.base import PERSONALIZE_MODES, Generator, GeneratorSettings, Source
 from .io import audio as audio_lib
-from .io.media import DEFAULT_CRF, check_readable, probe
+from .io.media import DEFAULT_CRF, Colour, check_readable, probe
 from .progress import CancelCheck, Progress, ProgressCallback
 from .render.loop import LOOP_MODES, FrameSource, render_video
 from .render.paste import DEFAULT_PADS as WAV2LIP_PADS
@@ -176,21 +178,29 @@ def lip_sync(*, video_path: str, audio_path: Optional[str] = None, text: Optiona
         rate_out = float(fps) if info.is_image else float(info.fps or fps)
         settings = TrackSettings(detector=detector, face_index=face_index, box=box)
         track = track_media(info, rate_out, settings, use_cache=use_cache, progress=reporter)
-        require_faces(track, video_path)
         source = Source(video_path, info.is_image, info.has_audio, rate_out, track,
                         track if nosmooth else track.smoothed())
-        sound_stage, renderer = generator.stages(source, reporter)
-        n_out = audio_lib.frame_count(len(wav), rate_out)
-        mouths = sound_stage.plan(wav, rate_out, n_out)
-        frames = FrameSource(info, rate_out, spool=n_out > len(track))
-        try:
-            without_face = render_video(outfile, frames=frames.get, faces=source.smooth.landmarks, mouths=mouths,
-                                        renderer=renderer, size=(info.width, info.height), fps=rate_out,
-                                        sound=sound, loop=loop, crf=crf, batch_size=batch_size,
-                                        source_name=video_path, progress=reporter, colour=info.colour)
-        finally:
-            frames.close()
-    return Result(outfile, n_out / rate_out, n_out, without_face, rate_out, time.time() - start)
+        return _dub(generator, source, wav, sound=sound, outfile=outfile,
+                    frames=lambda n_out: FrameSource(info, rate_out, spool=n_out > len(track)),
+                    size=(info.width, info.height), colour=info.colour, loop=loop, crf=crf, batch_size=batch_size,
+                    progress=reporter, start=start)
+
+
+def _dub(generator: Generator, source: Source, wav: np.ndarray, *, sound: str, outfile: str,
+         frames: Callable[[int], ContextManager[Callable[[int], Optional[np.ndarray]]]], size: Tuple[int, int],
+         colour: Optional[Colour], loop: str, crf: int, batch_size: int, progress: Progress, start: float) -> Result:
+    """The common end of both entry points: the generator's stages plan every output frame's
+    mouth from `wav` and render them over the source. `frames(n_out)` opens the source frames
+    (a context giving frame i by index)."""
+    require_faces(source.track, source.path)
+    sound_stage, renderer = generator.stages(source, progress)
+    n_out = audio_lib.frame_count(len(wav), source.fps)
+    mouths = sound_stage.plan(wav, source.fps, n_out)
+    with frames(n_out) as frame:
+        without_face = render_video(outfile, frames=frame, faces=source.smooth.landmarks, mouths=mouths,
+                                    renderer=renderer, size=size, fps=source.fps, sound=sound, loop=loop, crf=crf,
+                                    batch_size=batch_size, source_name=source.path, progress=progress, colour=colour)
+    return Result(outfile, n_out / source.fps, n_out, without_face, source.fps, time.time() - start)
 
 
 def lip_sync_frames(*, frames_dir: str, audio_path: str, outfile: Optional[str] = None, output_dir: str = "output",
@@ -230,13 +240,7 @@ def lip_sync_frames(*, frames_dir: str, audio_path: str, outfile: Optional[str] 
     settings = TrackSettings(detector=detector, box=box)
     track: FaceTrack = track_frames((frame(i) for i in range(len(folder))), settings, folder.fps,
                                     total=len(folder), progress=reporter)
-    require_faces(track, frames_dir)
     source = Source(frames_dir, False, False, folder.fps, track, track if nosmooth else track.smoothed())
-    sound_stage, renderer = generator.stages(source, reporter)
-    n_out = audio_lib.frame_count(len(wav), folder.fps)
-    without_face = render_video(outfile, frames=frame, faces=source.smooth.landmarks,
-                                mouths=sound_stage.plan(wav, folder.fps, n_out), renderer=renderer,
-                                size=(width, height), fps=folder.fps, sound=audio_path, loop=loop, crf=crf,
-                                batch_size=batch_size, source_name=frames_dir, progress=reporter,
-                                colour=folder.colour)
-    return Result(outfile, n_out / folder.fps, n_out, without_face, folder.fps, time.time() - start)
+    return _dub(generator, source, wav, sound=audio_path, outfile=outfile, frames=lambda n_out: nullcontext(frame),
+                size=(width, height), colour=folder.colour, loop=loop, crf=crf, batch_size=batch_size,
+                progress=reporter, start=start)

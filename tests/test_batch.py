@@ -51,7 +51,7 @@ def test_batch_on_shared_clips_with_one_bad_job(tmp_path, cache_dir, capsys, mon
     loads = []
     real_load = ckpt_lib.load
     monkeypatch.setattr(ckpt_lib, "load", lambda path: loads.append(path) or real_load(path))
-    monkeypatch.setattr(sync, "_LOADED", {})
+    sync._load_models.cache_clear()
     tracked = []
     real_track = face_track.track_frames
     monkeypatch.setattr(face_track, "track_frames", lambda *a, **k: tracked.append(1) or real_track(*a, **k))

@@ -69,6 +69,10 @@ class FaceTrack:
         """float64 (n,): inner-lip opening per frame in inter-ocular units, NaN without a face."""
         return openings(self.landmarks)
 
+    def head(self, n: int) -> "FaceTrack":
+        """The first `n` frames."""
+        return dataclasses.replace(self, landmarks=self.landmarks[:n], boxes=self.boxes[:n])
+
     def smoothed(self, sigma: float = SMOOTH_SIGMA) -> "FaceTrack":
         """The track with its landmarks smoothed over time (zero phase; each run of frames with
         a face on its own)."""

@@ -19,8 +19,8 @@ person's own mouth interior; every pixel above mid-nose stays as it was.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import logging
-import os
 import time
 from typing import Optional, Tuple
 
@@ -29,7 +29,8 @@ import numpy as np
 from .. import cache, smoothing
 from ..errors import InputError
 from ..eval import metrics
-from ..face.landmarks import JAW, MOUTH, face_down, mouth_opening, openings
+from ..face.landmarks import JAW, MOUTH, face_down, mouth_opening
+from ..face.track import FaceTrack
 from ..io import audio as audio_lib
 from ..progress import Progress
 from ..render.mesh import MeshRenderer
@@ -68,37 +69,27 @@ class Person:
     personal: bool = False
 
 
-_LOADED: dict = {}  # (path, size, mtime) -> (dims, models): a batch of jobs loads the weights once
-
-
 def load_models(path: Optional[str] = None):
-    """(dims, models, path) of a checkpoint; loaded once per process while the file is unchanged.
-    The models are shared: callers copy before changing them (as `personalize` does)."""
+    """(dims, models, path) of a checkpoint; loaded once per process while the file is unchanged
+    (a batch of jobs loads the weights once). The models are shared: callers copy before
+    changing them (as `personalize` does)."""
     path = path or ckpt_lib.default_checkpoint()
-    try:
-        st = os.stat(path)
-        key = (os.path.abspath(path), st.st_size, st.st_mtime_ns)
-    except OSError:
-        key = None  # ckpt_lib.load gives the error message
-    if key is None or key not in _LOADED:
-        ckpt = ckpt_lib.load(path)
-        loaded = ckpt_lib.build_models(ckpt, path)
-        if key is None:
-            return (*loaded, path)
-        _LOADED.clear()
-        _LOADED[key] = loaded
-    dims, models = _LOADED[key]
-    return dims, models, path
+    return (*_load_models(path, cache.file_stamp(path)), path)
 
 
-def training_pairs(track: np.ndarray, mel: np.ndarray, fps: float, steps: int, offset: int = 0,
+@functools.lru_cache(maxsize=1)
+def _load_models(path: str, stamp) -> tuple:
+    return ckpt_lib.build_models(ckpt_lib.load(path), path)  # a missing file raises: nothing is memoised
+
+
+def training_pairs(track: FaceTrack, mel: np.ndarray, fps: float, steps: int, offset: int = 0,
                    rest: Optional[np.ndarray] = None) -> Tuple[np.ndarray, np.ndarray]:
     """(features (n, steps, 80), displacements (n, 20, 2)) for the frames of `track` with a face.
 
-    track: (n, 68, 2) landmarks at `fps`; mel: the clip's own (80, m) log-mel.
+    track: the clip's face at `fps`; mel: the clip's own (80, m) log-mel.
     """
-    opens = openings(track)
-    mouths = geometry.canonical_mouths(track)
+    opens = track.openings
+    mouths = geometry.canonical_mouths(track.landmarks)
     if rest is None:
         rest = geometry.rest_shape(mouths, opens)
     x = feature_windows(normalise_mel(mel), fps, len(track), steps, offset)
@@ -106,13 +97,13 @@ def training_pairs(track: np.ndarray, mel: np.ndarray, fps: float, steps: int, o
     return x[ok], (mouths - rest)[ok]
 
 
-def speech_offset(track: np.ndarray, mel: np.ndarray, fps: float) -> Tuple[int, float, float]:
+def speech_offset(track: FaceTrack, mel: np.ndarray, fps: float) -> Tuple[int, float, float]:
     """(offset kept, lag found, its confidence) between a clip's own sound and mouth.
 
     The offset is kept only for a clear, strong alignment of at least OFFSET_MIN_FRAMES; otherwise 0.
     """
     drive = mouth_drive(np.zeros(0, np.float32), fps, len(track), mel=mel)
-    lag, corr, conf = metrics.best_lag(drive, openings(track), OFFSET_SEARCH)
+    lag, corr, conf = metrics.best_lag(drive, track.openings, OFFSET_SEARCH)
     if lag is None:
         return 0, 0, 0.0
     clear = conf >= OFFSET_MIN_CONFIDENCE and corr >= OFFSET_MIN_CORR and abs(lag) >= OFFSET_MIN_FRAMES
@@ -190,9 +181,9 @@ def prepare_person(source: Source, settings: GeneratorSettings, progress: Progre
             return Person(rest, tuned, span, int(ck.info.get("offset", 0)), True)
         except Exception as exc:  # a stale or damaged cache entry is rebuilt
             log.warning("ignoring personal cache %s: %s", path, exc)
-    offset, lag, conf = speech_offset(track, mel, source.fps)
+    offset, lag, conf = speech_offset(source.smooth, mel, source.fps)
     log.debug("own audio-to-mouth lag %s frames (confidence %.2f): timing offset %d", lag, conf, offset)
-    x, y = training_pairs(track, mel, source.fps, dims.window_steps, offset, rest)
+    x, y = training_pairs(source.smooth, mel, source.fps, dims.window_steps, offset, rest)
     tuned = personalize(models, x, y, settings.personalize_seconds, progress)
     if path:
         ck = ckpt_lib.from_models(dims, tuned, {"offset": offset, "source": source.path})

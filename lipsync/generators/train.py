@@ -22,7 +22,6 @@ import numpy as np
 from tqdm import tqdm
 
 from ..eval import metrics
-from ..face.landmarks import openings
 from ..io import audio as audio_lib
 from . import checkpoint as ckpt_lib
 from ..errors import InputError, LipSyncError
@@ -67,12 +66,12 @@ def load_clip(path: str, window_steps: int, half: Optional[str] = None, quiet: b
         log.info("%s: skipped (needs both video and sound)", path)
         return None
     fps = float(info.fps or 25.0)
-    track = track_media(info, fps, TrackSettings(), progress=Progress(quiet)).smoothed().landmarks
+    track = track_media(info, fps, TrackSettings(), progress=Progress(quiet)).smoothed()
     mel = audio_lib.melspectrogram(audio_lib.load_audio(path))
     if half == "first":
         n = len(track) // 2
-        track, mel = track[:n], mel[:, :int(round(audio_lib.MEL_FRAMES_PER_SECOND * n / fps))]
-    if not has_speech(mel) or np.isnan(openings(track)).mean() > 0.5:
+        track, mel = track.head(n), mel[:, :int(round(audio_lib.MEL_FRAMES_PER_SECOND * n / fps))]
+    if not has_speech(mel) or track.valid.mean() < 0.5:
         log.info("%s: skipped (no speech or no face)", path)
         return None
     offset, lag, conf = speech_offset(track, mel, fps)

@@ -18,6 +18,7 @@ from typing import Dict, Tuple
 
 import numpy as np
 
+from .. import cache
 from ..errors import InputError, MissingBackendError
 from ..io import audio as audio_lib
 from ..progress import Progress
@@ -196,7 +197,8 @@ def load_wav2lip(path: str = DEFAULT_CHECKPOINT, device: str = "auto") -> Wav2Li
 
 @functools.lru_cache(maxsize=1)
 def _load_once(path: str, device: str, stamp) -> Wav2LipModel:
-    """The generator, loaded once per process while the file is unchanged (`stamp`)."""
+    """The generator, loaded once per process while the file is unchanged (`stamp`, see
+    `lipsync.cache.file_stamp`)."""
     return load_wav2lip(path, device=device)
 
 
@@ -226,8 +228,7 @@ class Wav2LipGenerator(Generator):
 
     def model(self) -> Wav2LipModel:
         path = self.settings.checkpoint_path or DEFAULT_CHECKPOINT
-        stamp = (os.path.getsize(path), os.stat(path).st_mtime_ns) if os.path.isfile(path) else None
-        return _load_once(path, self.settings.device, stamp)
+        return _load_once(path, self.settings.device, cache.file_stamp(path))
 
     def stages(self, source: Source, progress: Progress) -> Tuple[SoundToMouth, MouthRenderer]:
         return MelWindows(), Wav2LipRenderer(self.model(), self.settings.pads)

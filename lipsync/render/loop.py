@@ -80,6 +80,12 @@ class FrameSource:
         if self._spool is not None:
             self._spool.close()
 
+    def __enter__(self) -> Callable[[int], Optional[np.ndarray]]:
+        return self.get
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
 
 def render_video(outfile: str, *, frames: Callable[[int], Optional[np.ndarray]], faces: np.ndarray,
                  mouths: MouthPlan, renderer: MouthRenderer, size: Tuple[int, int], fps: float, sound: str,
