@@ -7,8 +7,9 @@ normalisation to [-4, 4]), so features computed here can drive the official gene
 from __future__ import annotations
 
 import functools
+import re
 import subprocess
-from typing import Sequence
+from typing import Optional, Sequence, Tuple
 
 import numpy as np
 
@@ -30,10 +31,33 @@ MEL_STEP_SIZE = 16  # mel frames per video-frame window (0.2 s)
 MEL_FRAMES_PER_SECOND = SAMPLE_RATE / HOP_LENGTH  # 80
 
 
+_FIRST_PTS = re.compile(r"Parsed_(a?)showinfo_\d+.*?pts_time:\s*(-?[\d.]+)")
+
+
+def stream_starts(path: str) -> Tuple[Optional[float], Optional[float]]:
+    """(video, audio): when the first frame and the first sound sample of a file are presented,
+    in seconds on the file's clock (0 = its earliest stream); None for a stream it lacks.
+
+    A stream that starts late (a container start time or an edit list, common in phone and
+    screen recordings) is otherwise decoded as if it started at 0.
+    """
+    cmd = ffmpeg_command("-i", path, "-map", "0:v:0?", "-frames:v", "1", "-vf", "showinfo", "-f", "null", "-",
+                         "-map", "0:a:0?", "-frames:a", "1", "-af", "ashowinfo", "-f", "null", "-", loglevel="info")
+    proc = subprocess.run(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    starts = {"": None, "a": None}
+    for kind, value in _FIRST_PTS.findall(proc.stderr.decode("utf-8", "replace")):
+        if starts[kind] is None:
+            starts[kind] = float(value)
+    return starts[""], starts["a"]
+
+
 def load_audio(path: str, sr: int = SAMPLE_RATE) -> np.ndarray:
     """Decode the first sound stream of any audio or video file.
 
-    Returns a float32 array of shape (n_samples,), mono, at `sr` Hz, in [-1, 1].
+    Returns a float32 array of shape (n_samples,), mono, at `sr` Hz, in [-1, 1], on the file's
+    clock: sample 0 is the file's time 0, as a player plays it, so a sound stream that starts
+    late is preceded by silence. (VideoReader puts frames on the same clock: a picture that
+    starts late begins with copies of its first frame.)
     Raises InputError when the file is missing, has no sound, or the sound is empty.
     """
     check_readable(path, "audio")
@@ -48,7 +72,16 @@ def load_audio(path: str, sr: int = SAMPLE_RATE) -> np.ndarray:
     wav = np.frombuffer(proc.stdout, np.float32)  # read-only view: no second copy of long audio
     if wav.size < sr // 100:
         raise InputError(f"{path}: the audio is empty ({wav.size / sr:.2f} s of sound)")
-    return wav
+    return _on_file_clock(wav, path, sr)
+
+
+def _on_file_clock(wav: np.ndarray, path: str, sr: int) -> np.ndarray:
+    """`wav` preceded by silence for as long as its stream starts after the file's time 0."""
+    _, audio_start = stream_starts(path)
+    shift = int(round((audio_start or 0.0) * sr))
+    if shift < sr // 1000:  # under a millisecond: rounding
+        return wav
+    return np.concatenate([np.zeros(shift, np.float32), wav])
 
 
 # Slaney's mel scale (librosa's default, which Wav2Lip used): linear below 1 kHz, logarithmic above
