@@ -274,10 +274,13 @@ def evaluate_parser() -> argparse.ArgumentParser:
     p.add_argument("--video", required=True, help="the result to measure")
     p.add_argument("--reference", help="the real video the result should reproduce (same frame rate)")
     p.add_argument("--audio", help="the sound that drove the result: checks the result's sound track against it")
+    p.add_argument("--source", help="the video that was dubbed (the input of lip_sync.py): measures how much of its "
+                                    "own mouth movement shows through in the result (leakage)")
     p.add_argument("--annotations", help="CSV of frame,label rows (open/closed or viseme names) made by a person")
     p.add_argument("--json", help="also write the figures to this JSON file")
-    p.add_argument("--plot", help="write a PNG of mouth opening, sound envelope and per-frame landmark distance")
-    p.add_argument("--side_by_side", help="write an MP4 of result and reference side by side (needs --reference)")
+    p.add_argument("--plot", help="write a PNG of mouth opening, sound level and per-frame landmark distance over time")
+    p.add_argument("--side_by_side", help="write an MP4 of the result beside the reference and/or source, labelled, "
+                                          "over their mouth-opening curves")
     p.add_argument("--detector", default="hog", help="face detector backend (hog, cnn, face_alignment)")
     p.add_argument("--quiet", action="store_true", help="no progress bars or table")
     return p
@@ -286,7 +289,8 @@ def evaluate_parser() -> argparse.ArgumentParser:
 def _evaluate(args: argparse.Namespace) -> int:
     from .eval.evaluation import evaluate, format_report
 
-    result = evaluate(video=args.video, reference=args.reference, audio=args.audio, annotations=args.annotations,
+    result = evaluate(video=args.video, reference=args.reference, audio=args.audio, source=args.source,
+                      annotations=args.annotations,
                       plot=args.plot, side_by_side=args.side_by_side, detector=args.detector, quiet=args.quiet)
     _maybe_json(args.json, result)
     if not args.quiet:

@@ -78,9 +78,9 @@ def test_sound_delayed_200ms_is_5_frames_later(talking):
     subprocess.run([ffmpeg(), "-loglevel", "error", "-y", "-i", talking["video"], "-c:v", "copy", "-af", "adelay=200",
                     "-c:a", "aac", late], check=True)
     moved = evaluation.evaluate(video=late, quiet=True)
-    assert base["av_offset_frames"] == 0
+    assert abs(base["av_offset_frames"]) <= 1  # the sync model's own mouth, on its own sound
     assert moved["av_offset_frames"] == base["av_offset_frames"] + 5
-    assert base["av_sync_confidence"] > 0.3
+    assert base["av_sync_confidence"] > 1.0  # standard deviations over the shifts tried
 
 
 def test_annotations_from_the_clips_own_landmarks(talking, tmp_path):
@@ -134,11 +134,13 @@ def test_bad_annotations_name_the_line(talking, tmp_path):
         evaluation.read_annotations(str(bad))
 
 
-def test_reference_at_another_frame_rate_is_refused(talking, tmp_path):
+def test_reference_at_another_frame_rate_is_resampled_with_a_warning(talking, tmp_path, caplog):
     other = str(tmp_path / "30fps.mp4")
     subprocess.run([ffmpeg(), "-loglevel", "error", "-i", talking["video"], "-r", "30", other], check=True)
-    with pytest.raises(InputError, match="frame rate 30 differs"):
-        evaluation.evaluate(video=talking["video"], reference=other, quiet=True)
+    with caplog.at_level("WARNING", logger="lipsync"):
+        r = evaluation.evaluate(video=talking["video"], reference=other, speaking=False, phones=False, quiet=True)
+    assert "frame rate 30 differs from the result's 25" in caplog.text
+    assert r["mouth_corr"] > 0.95 and r["offset_frames"] == 0  # the same mouth, frame for frame
 
 
 def test_cli_writes_json(talking, tmp_path):
@@ -148,7 +150,8 @@ def test_cli_writes_json(talking, tmp_path):
     assert proc.returncode == 0, proc.stderr
     doc = json.loads(out.read_text())
     for key in ("frames", "fps", "frames_without_face", "offset_frames", "sync_confidence", "lmd", "mouth_corr", "psnr",
-                "ssim", "psnr_mouth", "ssim_mouth", "sharpness_ratio"):
+                "ssim", "psnr_mouth", "ssim_mouth", "sharpness_ratio", "av_offset_frames", "av_sync_confidence",
+                "sync_score", "speaking_score", "speaking_share", "closed_f1", "bilabial_closure", "bilabials"):
         assert key in doc
     assert "mouth_corr" in proc.stdout
 
@@ -215,3 +218,34 @@ def test_a_clip_with_a_known_offset():
     # ../shared/data/README.md: lp_d20's sound is several frames off its picture
     r = evaluation.evaluate(video=shared_clip("video", "lp_d20.mp4"), quiet=True)
     assert r["av_offset_frames"] >= 4
+
+
+def _remux(clip, out, late_s):
+    """`clip` with its sound stream starting `late_s` late (negative: its picture starts late)."""
+    late = ["-itsoffset", f"{abs(late_s):.3f}", "-i", clip]
+    args = ["-i", clip, *late] if late_s >= 0 else [*late, "-i", clip]
+    subprocess.run([ffmpeg(), "-loglevel", "error", "-y", *args, "-map", "0:v:0", "-map", "1:a:0", "-c", "copy", out],
+                   check=True)
+    return out
+
+
+@pytest.mark.integration
+@pytest.mark.parametrize("late_s", [0.2, -0.2])
+def test_a_stream_that_starts_late_moves_the_offset(tmp_path, late_s):
+    clip = shared_clip("video", "retalk_2.mp4")
+    base = evaluation.evaluate(video=clip, speaking=False, phones=False, quiet=True)
+    moved = evaluation.evaluate(video=_remux(clip, str(tmp_path / "late.mkv"), late_s), speaking=False, phones=False,
+                                quiet=True)
+    assert moved["av_offset_frames"] - base["av_offset_frames"] == pytest.approx(late_s * 25, abs=1)
+
+
+@pytest.mark.integration
+def test_a_clips_own_sound_scores_above_another_clips(tmp_path):
+    clip = shared_clip("video", "retalk_2.mp4")
+    dubbed = str(tmp_path / "other_sound.mkv")
+    subprocess.run([ffmpeg(), "-loglevel", "error", "-y", "-i", clip, "-i", shared_clip("video", "lp_d20.mp4"),
+                    "-map", "0:v:0", "-map", "1:a:0", "-c", "copy", "-shortest", dubbed], check=True)
+    own = evaluation.evaluate(video=clip, phones=False, quiet=True)
+    other = evaluation.evaluate(video=dubbed, phones=False, quiet=True)
+    assert own["sync_score"] > other["sync_score"] + 0.1
+    assert own["speaking_score"] > 0  # a face speaking

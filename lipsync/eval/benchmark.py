@@ -73,8 +73,8 @@ def split_clip(clip: str, work: str, mode: str):
 def static_floor(first_half: str, real: str) -> dict:
     """corr and lmd of the first half replayed unchanged against the real second half."""
     a, b = probe(first_half), probe(real)
-    ta = track_media(a, a.fps, TrackSettings(), progress=Progress(True)).landmarks
-    tb = track_media(b, b.fps, TrackSettings(), progress=Progress(True)).landmarks
+    ta = track_media(a, a.fps, TrackSettings(thorough=True), progress=Progress(True)).landmarks
+    tb = track_media(b, b.fps, TrackSettings(thorough=True), progress=Progress(True)).landmarks
     replay = ta[np.arange(len(tb)) % len(ta)]
     return {"corr": metrics.pearson(openings(replay), openings(tb)),
             "lmd": metrics.landmark_distance(replay, tb)[0]}
@@ -95,8 +95,9 @@ def dub_test(clip: str, mode: str = "speech", extra_args: Optional[List[str]] = 
         if proc.returncode != 0:
             row["error"] = (proc.stderr.strip().splitlines() or ["failed"])[-1]
             return row
-        figures = evaluate(video=out, reference=real, quiet=True)
-        row.update({k: figures.get(k) for k in ("mouth_corr", "lmd", "offset_frames", "sharpness_ratio")})
+        figures = evaluate(video=out, reference=real, source=None if mode == "image" else first, quiet=True)
+        row.update({k: figures.get(k) for k in ("mouth_corr", "lmd", "offset_frames", "sharpness_ratio", "closed_f1",
+                                                "leakage", "av_offset_frames", "sync_score", "bilabial_closure")})
         floor = static_floor(first, real)
         row.update({"static_corr": floor["corr"], "static_lmd": floor["lmd"]})
         return row
@@ -107,15 +108,18 @@ def _cell(v, fmt="{:.2f}"):
 
 
 def markdown_table(rows: List[dict], command: str) -> str:
-    lines = ["| clip | mode | corr | static corr | lmd | static lmd | lag | sharpness | seconds |",
-             "|---|---|---|---|---|---|---|---|---|"]
+    lines = ["| clip | mode | corr | static corr | lmd | static lmd | lag | sharpness | closed F1 | leak | "
+             "sound offset | sync score | p/b/m closed | seconds |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
         if "error" in r:
-            lines.append(f"| {r['clip']} | {r['mode']} | failed: {r['error']} | | | | | | {r['seconds']} |")
+            lines.append(f"| {r['clip']} | {r['mode']} | failed: {r['error']} |" + " |" * 10 + f" {r['seconds']} |")
             continue
         lines.append(f"| {r['clip']} | {r['mode']} | {_cell(r['mouth_corr'])} | {_cell(r['static_corr'])} | "
                      f"{_cell(r['lmd'], '{:.1f}')} | {_cell(r['static_lmd'], '{:.1f}')} | {_cell(r['offset_frames'], '{}')} | "
-                     f"{_cell(r['sharpness_ratio'])} | {r['seconds']} |")
+                     f"{_cell(r['sharpness_ratio'])} | {_cell(r.get('closed_f1'))} | {_cell(r.get('leakage'))} | "
+                     f"{_cell(r.get('av_offset_frames'), '{}')} | {_cell(r.get('sync_score'))} | "
+                     f"{_cell(r.get('bilabial_closure'))} | {r['seconds']} |")
     ok = [r for r in rows if "error" not in r and r.get("mouth_corr") is not None]
     if ok:
         def mean(key):
@@ -123,13 +127,18 @@ def markdown_table(rows: List[dict], command: str) -> str:
             return float(np.mean(vals)) if vals else None
         lines.append(f"| **mean** | | {_cell(mean('mouth_corr'))} | {_cell(mean('static_corr'))} | "
                      f"{_cell(mean('lmd'), '{:.1f}')} | {_cell(mean('static_lmd'), '{:.1f}')} | | "
-                     f"{_cell(mean('sharpness_ratio'))} | |")
+                     f"{_cell(mean('sharpness_ratio'))} | {_cell(mean('closed_f1'))} | {_cell(mean('leakage'))} | | "
+                     f"{_cell(mean('sync_score'))} | {_cell(mean('bilabial_closure'))} | |")
     return ("# Dub-test benchmark\n\n"
             "Each clip is cut at its middle frame; the first half (with its sound, silent, or one still frame) is "
             "lip-synced to the second half's sound and compared with the real second half. corr: correlation of the "
             "inner-lip opening with the real one (higher is better); lmd: mouth landmark distance in % of the "
             "inter-ocular distance (lower is better); lag: frames the result's mouth is late; static: the first half "
-            "replayed unchanged.\n\n"
+            "replayed unchanged; closed F1: agreement of the closed-mouth frames with the real ones; leak: "
+            "correlation of the result's mouth with the first half's own (0 = follows the new sound, 1 = replays "
+            "the old mouth); sound offset: frames the result's sound is late on its mouth, by the learned judge; "
+            "sync score: the judge's score there (cosine, higher is better); p/b/m closed: share of the p, b and m "
+            "heard in the sound on which the mouth closes.\n\n"
             f"Command: `{command}`\n\n" + "\n".join(lines) + "\n")
 
 

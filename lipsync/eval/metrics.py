@@ -69,6 +69,25 @@ def best_lag(a: np.ndarray, b: np.ndarray, max_lag: int = 15) -> Tuple[Optional[
     return lag, corr[lag], float(corr[lag] - np.median(list(corr.values())))
 
 
+def closed_f1(result: np.ndarray, reference: np.ndarray) -> float:
+    """F1 of the result's closed-mouth frames against the reference's, from inner-lip openings.
+
+    Closed = opening at or below the reference's minimum plus 20% of its minimum-to-95th-
+    percentile range (the dub test's rule): closures on m/b/p and in pauses. NaN on fewer than
+    10 frames with both faces.
+    """
+    n = min(len(result), len(reference))
+    a, b = np.asarray(result[:n], float), np.asarray(reference[:n], float)
+    m = ~(np.isnan(a) | np.isnan(b))
+    if m.sum() < 10:
+        return float("nan")
+    lo, hi = b[m].min(), np.percentile(b[m], 95)
+    threshold = lo + 0.2 * (hi - lo)
+    closed_a, closed_b = a[m] <= threshold, b[m] <= threshold
+    both = float(np.sum(closed_a & closed_b))
+    return 0.0 if both == 0 else 2 * both / float(closed_a.sum() + closed_b.sum())
+
+
 def similarity_transform(src: np.ndarray, dst: np.ndarray) -> np.ndarray:
     """2x3 least-squares similarity (rotation, uniform scale, shift) taking src points to dst."""
     ms, md = src.mean(0), dst.mean(0)

@@ -31,6 +31,9 @@ TRACK_VERSION = 2  # part of the cache key: bump when a track's content changes
 SMOOTH_SIGMA = 1.0  # frames: the temporal smoothing of landmarks before rendering
 
 
+THOROUGH_MAX_SIDE = 640
+
+
 @dataclasses.dataclass
 class TrackSettings:
     """Everything that changes a face track (part of its cache key)."""
@@ -39,6 +42,7 @@ class TrackSettings:
     face_index: Optional[int] = None  # None: the largest face; N: the N-th face from the left
     box: Optional[Box] = None  # a fixed face box (left, top, right, bottom) instead of detection
     detect_every: int = 4
+    thorough: bool = False  # detect on every frame at up to 640 px, with no size hint (evaluation, as the dub test)
 
 
 @dataclasses.dataclass
@@ -121,6 +125,8 @@ class FaceTracker:
     def __init__(self, settings: TrackSettings, detector: Optional[Detector] = None):
         self.settings = settings
         self.detector = detector or make_detector(settings.detector)
+        if settings.thorough and hasattr(self.detector, "max_side"):
+            self.detector.max_side = THOROUGH_MAX_SIDE
         self._box: Optional[Box] = None  # last detector box, moved along with the face
         self._anchor: Optional[np.ndarray] = None  # landmark centre when _box was set
         self._face: Optional[np.ndarray] = None  # normalised appearance of the face at the last detection
@@ -159,12 +165,12 @@ class FaceTracker:
         if self.settings.box is not None:
             self.box = tuple(self.settings.box)
             return self.detector.landmarks(gray, self.box)
-        due = self._box is None or self._since_detect >= self.settings.detect_every
+        due = self._box is None or self._since_detect >= self.settings.detect_every or self.settings.thorough
         still = None if due else self._still_there(gray)
         if still is False:
             due = True  # the face changed or left between detections
         if due:
-            size = None if self._box is None else float(self._box[2] - self._box[0])
+            size = None if self._box is None or self.settings.thorough else float(self._box[2] - self._box[0])
             box = self._choose(self.detector.detect(gray, size))
             self._since_detect = 0
             if box is not None:
