@@ -6,7 +6,7 @@ Two instruments, both independent of the model that makes the results:
   crops it, at their 25 fps. Its mean logit says whether this face speaks this sound at all.
   Scored against its sound shifted by -15..+15 frames (SyncNet's LSE-C protocol,
   `shift_scores`) it does not find offsets: on in-sync clips shifted by known amounts it moved
-  with the shift in 9 of 42 cases (README), so it is not used for them.
+  with the shift in 7 of 42 cases (Light-ASD: 12; README), so it is not used for them.
 - The offset: a small SyncNet-style judge (syncnet.py, trained here on other speakers than
   the dub test's) scores the mouth pixels against the sound shifted by -15..+15 frames, and so
   does the correlation of the sound's loudness with the mouth opening; the peak of the two

@@ -166,7 +166,7 @@ def _draw_curves(canvas: np.ndarray, series, colours, area) -> Tuple[float, floa
 
 def _panel(title: str, y_label: str, series, names, colours, fps: float, width: int, height: int) -> np.ndarray:
     """One plot: title and legend above the axes, y ticks and label at the left, time in seconds below."""
-    font, black, grey = cv2.FONT_HERSHEY_SIMPLEX, (0, 0, 0), (150, 150, 150)
+    font, black = cv2.FONT_HERSHEY_SIMPLEX, (0, 0, 0)
     canvas = np.full((height, width, 3), 255, np.uint8)
     x0, y0, x1, y1 = PLOT_LEFT, PLOT_TOP, width - PLOT_RIGHT, height - PLOT_BOTTOM
     lo, hi = _draw_curves(canvas, series, colours, (x0, y0, x1, y1))
@@ -185,7 +185,7 @@ def _panel(title: str, y_label: str, series, names, colours, fps: float, width: 
         cv2.line(canvas, (x0 - 4, y), (x0, y), black, 1)
         cv2.putText(canvas, f"{v:.2f}", (x0 - 48, y + 4), font, 0.38, black, 1, cv2.LINE_AA)
     label = np.full((14, y1 - y0, 3), 255, np.uint8)  # the y label, turned upright along the axis
-    cv2.putText(label, y_label[:max(1, (y1 - y0) // 7)], (2, 11), font, 0.38, grey if not y_label else black, 1, cv2.LINE_AA)
+    cv2.putText(label, y_label[:max(1, (y1 - y0) // 7)], (2, 11), font, 0.38, black, 1, cv2.LINE_AA)
     canvas[y0:y1, 4:18] = np.rot90(label)
     n = max((len(s) for s in series if s is not None), default=1)
     seconds = max(n - 1, 1) / fps
