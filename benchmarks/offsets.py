@@ -63,8 +63,14 @@ def main() -> None:
 
     data = {clip: read(clip) for clip in clips}
 
+    if len(clips) < 2:
+        sys.exit("give at least two clips: each is also scored against the others' sound")
+
     def reported(found, fps):  # as evaluate reports it: in the video's own frames
         return None if found.frames is None else int(round(found.frames * fps / asd.FPS))
+
+    def cell(frames):
+        return "   -" if frames is None else f"{frames:+3d}"
 
     head = f"{'clip':12} {'fps':>5} {'own':>9} " + " ".join(f"{f'{ms:+d} ms':>12}" for ms in args.shifts_ms)
     head += f" {'sync own':>8} {'others':>6}" + ("" if scorer is None else f" {'speak own':>9} {'others':>6} {'asd moved':>9}")
@@ -83,16 +89,16 @@ def main() -> None:
                 ok = frames is not None and base_frames is not None and abs(frames - base_frames - ms / 1000 * fps) <= 1
                 hits += ok
                 total += 1
-                cells.append(f"{frames:+3d} c{found.confidence:.2f}{'' if ok else ' x'}".rjust(12))
+                cells.append(f"{cell(frames)} c{found.confidence:.2f}{'' if ok else ' x'}".rjust(12))
                 if scorer is not None:
                     got = avsync.shift_scores(scorer, asd.mfcc(moved_wav), moved_faces).offset
-                    asd_moved += abs(got - asd_base - ms / 1000 * asd.FPS) <= 1
+                    asd_moved += got is not None and asd_base is not None and abs(got - asd_base - ms / 1000 * asd.FPS) <= 1
             others = [o[2] for c, o in data.items() if c != clip]
             other_scores = [avsync.sound_offset(faces, np.resize(o, len(wav)), opens).score for o in others]
             own_wins += base.score > max(other_scores)
             pair_wins += sum(base.score > o for o in other_scores)
             pairs += len(other_scores)
-            row = f"{os.path.basename(clip)[:12]:12} {fps:5.2f} {base_frames:+3d} c{base.confidence:.2f} " + " ".join(cells)
+            row = f"{os.path.basename(clip)[:12]:12} {fps:5.2f} {cell(base_frames)} c{base.confidence:.2f} " + " ".join(cells)
             row += f" {base.score:8.2f} {max(other_scores):6.2f}"
             if scorer is not None:
                 own = float(np.mean(avsync.speaking(scorer, wav, faces)))

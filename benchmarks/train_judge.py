@@ -35,8 +35,7 @@ def load(path: str):
     crops = avsync.face_crops(VideoReader(info, syncnet.FPS, exact=False), track.landmarks, info.fps)
     wav = audio_lib.load_audio(path)
     n = min(len(crops), int(len(wav) / 16000 * syncnet.FPS))
-    face = np.isfinite(track.landmarks[[min(len(track) - 1, int(round(j * info.fps / syncnet.FPS))) for j in range(n)], 0, 0])
-    return {"name": os.path.basename(path), "crops": crops[:n], "wav": wav, "n": n, "face": face,
+    return {"name": os.path.basename(path), "crops": crops[:n], "wav": wav, "n": n,
             "video": syncnet.mouth_windows(crops[:n]), "shift": 0}
 
 
@@ -56,8 +55,7 @@ def train(clips, steps: int, seed: int, log_every: int = 100):
     import tensorflow as tf
 
     rng = np.random.default_rng(seed)
-    judge = syncnet.SyncJudge()
-    judge.visual, judge.audio = syncnet.build(seed)
+    judge = syncnet.SyncJudge(seed=seed)
     optimiser = tf.keras.optimizers.AdamW(learning_rate=tf.keras.optimizers.schedules.CosineDecay(1e-3, steps), weight_decay=1e-4)
     variables = judge.visual.trainable_variables + judge.audio.trainable_variables
     usable = [c for c in clips if c["n"] >= ANCHORS + 2 * K + 1]
@@ -120,7 +118,7 @@ def main() -> None:
     ap.add_argument("--holdout", nargs="*", default=["pcavs_vox-00015.mp4", "face2facedemo_obama-weekly-address.mp4",
                                                       "eamm_mead-m030-sad.mp4"], help="clips left out to report accuracy")
     ap.add_argument("--out", required=True)
-    ap.add_argument("--steps", type=int, default=3000)
+    ap.add_argument("--steps", type=int, default=1500, help="training steps per round")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--min_confidence", type=float, default=0.1, help="a clip's offset is taken out above this")
     args = ap.parse_args()

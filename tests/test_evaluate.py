@@ -127,6 +127,24 @@ def test_plot_and_side_by_side_are_written(talking, tmp_path):
     assert info.width == 512 and info.height == 256 + 120 and info.has_audio
 
 
+def test_leakage_and_side_by_side_follow_a_shorter_looped_source(talking, tmp_path):
+    from lipsync.render.loop import source_index
+
+    frames = _frames(talking["video"])
+    source = encode_frames(str(tmp_path / "source.mp4"), frames[:40], 25)  # the result outlasts it, as a dub does
+    result = encode_frames(str(tmp_path / "looped.mp4"), [frames[source_index(i, 40)] for i in range(100)], 25)
+    sbs = str(tmp_path / "sbs.mp4")
+    r = evaluation.evaluate(video=result, source=source, side_by_side=sbs, speaking=False, phones=False, quiet=True)
+    assert r["leakage"] > 0.95  # every movement of the result's mouth is the source's
+    panes = list(media.VideoReader(media.probe(sbs)))
+    assert len(panes) == 100  # the source does not cut the video short
+    for i in (3, 45, 70):  # the source pane plays source_index(i), as the result was made
+        assert np.abs(panes[i][40:256, 256:].astype(int) - panes[i][40:256, :256]).mean() < 3
+    moved = evaluation.evaluate(video=result, source=_shifted(talking, 9, "leak9"), speaking=False, phones=False,
+                                quiet=True)
+    assert moved["leakage"] < r["leakage"] - 0.3  # another mouth at the same frames leaks less
+
+
 def test_bad_annotations_name_the_line(talking, tmp_path):
     bad = tmp_path / "bad.csv"
     bad.write_text("frame,label\n3,open\nseven,closed\n")

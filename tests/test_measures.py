@@ -172,3 +172,21 @@ def test_closed_f1_agrees_with_the_dub_test_on_a_dev_clip(tmp_path):
     theirs = lipeval.compare(early, real)["closed_f1"]
     assert 0.1 < theirs < 0.95
     assert mine == pytest.approx(theirs, abs=0.01)
+
+
+def test_a_silent_sound_has_no_offset(media, tmp_path, cache_dir):
+    silent = str(tmp_path / "silent.mkv")
+    subprocess.run([ffmpeg(), "-loglevel", "error", "-y", "-i", media["video"], "-f", "lavfi", "-i",
+                    "anullsrc=r=16000:cl=mono", "-map", "0:v", "-map", "1:a", "-t", "2", "-c:v", "copy",
+                    "-c:a", "pcm_s16le", silent], check=True)
+    r = evaluation.evaluate(video=silent, phones=False, quiet=True)
+    assert r["av_offset_frames"] is None and r["av_sync_confidence"] == 0.0
+
+
+def test_a_video_without_a_face_has_no_sound_measures(media, tmp_path, cache_dir):
+    noface = str(tmp_path / "noface.mkv")
+    subprocess.run([ffmpeg(), "-loglevel", "error", "-y", "-i", media["noface"], "-i", media["short_wav"],
+                    "-map", "0:v", "-map", "1:a", "-c:v", "copy", "-c:a", "pcm_s16le", noface], check=True)
+    r = evaluation.evaluate(video=noface, quiet=True)
+    assert r["frames_without_face"] == r["frames"] == 10
+    assert r["av_offset_frames"] is None and r["speaking_score"] is None and r["sync_score"] is None

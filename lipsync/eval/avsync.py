@@ -81,7 +81,7 @@ def crop_face(gray: np.ndarray, cx: float, cy: float, half: float) -> np.ndarray
     x0, y0 = cx - width / 2, cy - half + (1 + CROP_SCALE) * half / 2
     s = asd.CROP_SIZE / width
     m = np.array([[s, 0, -x0 * s], [0, s, -y0 * s]], np.float32)
-    return cv2.warpAffine(gray, m, (asd.CROP_SIZE, asd.CROP_SIZE), flags=cv2.INTER_AREA if s < 1 else cv2.INTER_LINEAR,
+    return cv2.warpAffine(gray, m, (asd.CROP_SIZE, asd.CROP_SIZE), flags=cv2.INTER_LINEAR,
                           borderMode=cv2.BORDER_CONSTANT, borderValue=110)
 
 
@@ -96,7 +96,8 @@ def face_crops(frames: Iterable[np.ndarray], landmarks: np.ndarray, fps: float) 
         i = min(len(boxes) - 1, int(round(j * fps / asd.FPS)))
         cx, cy, half = boxes[i]
         gray = cv2.cvtColor(frame, cv2.COLOR_BGR2GRAY)
-        crops.append(crop_face(gray, cx, cy, half) if np.isfinite(half) else np.full((112, 112), 110, np.uint8))
+        crops.append(crop_face(gray, cx, cy, half) if np.isfinite(half) else
+                     np.full((asd.CROP_SIZE, asd.CROP_SIZE), 110, np.uint8))
     return np.asarray(crops, np.uint8).reshape(-1, asd.CROP_SIZE, asd.CROP_SIZE)
 
 
@@ -142,13 +143,22 @@ def shift_scores(net: asd.ASDNet, feats: np.ndarray, faces: np.ndarray, max_shif
     return SyncScores({int(k): float(v) for k, v in zip(shifts, logits.mean(1))}, len(frames))
 
 
+SPEAKING_WINDOW = 150  # frames (6 s) the scorer reads at once, the longest window of its published demo
+
+
 def speaking(net: asd.ASDNet, wav: np.ndarray, faces: np.ndarray) -> np.ndarray:
-    """Per-frame speaking logits (n,) of 25 fps face crops against their 16 kHz sound."""
-    feats = asd.mfcc(wav)
-    n = min(len(faces), len(feats) // asd.MFCC_PER_FRAME)
-    if n == 0:
-        return np.zeros(0, np.float32)
-    return net(feats[:n * asd.MFCC_PER_FRAME], faces[:n])
+    """Per-frame speaking logits (n,) of 25 fps face crops against their 16 kHz sound, scored in
+    windows of 6 s (memory stays flat on long videos); n is cut to the sound's length."""
+    samples = asd.MFCC_PER_FRAME * 160  # sound samples per video frame
+    n = min(len(faces), len(wav) // samples)
+    out = []
+    for first in range(0, n, SPEAKING_WINDOW):
+        last = min(n, first + SPEAKING_WINDOW)
+        feats = asd.mfcc(wav[first * samples:last * samples])
+        m = min(last - first, len(feats) // asd.MFCC_PER_FRAME)
+        if m:
+            out.append(net(feats[:m * asd.MFCC_PER_FRAME], faces[first:first + m]))
+    return np.concatenate(out) if out else np.zeros(0, np.float32)
 
 
 # ---------------------------------------------------------------- the offset
@@ -171,29 +181,32 @@ def _standardised(curve: Dict[int, float]) -> np.ndarray:
 
 @dataclass
 class Offset:
-    """Where the sound best fits the mouth, in 25 fps frames (+ = sound late); how clearly (the
-    peak of the combined curve above its median, in standard deviations over the shifts); and
-    the per-clip sync score as the clip plays (offset 0): the mean of the judge's cosine and the
-    loudness-opening correlation there, each in [-1, 1]."""
+    """Where the sound best fits the mouth, in 25 fps frames (+ = sound late; None where nothing
+    fits: a silent sound, a mouth that never moves); how clearly (the peak of the combined curve
+    above its median, in standard deviations over the shifts); and the per-clip sync score as
+    the clip plays (offset 0): the mean of the judge's cosine and the loudness-opening
+    correlation there, each in [-1, 1]."""
     frames: Optional[int]
     confidence: float
     score: float
 
 
-def sound_offset(crops: np.ndarray, wav: np.ndarray, openings: np.ndarray, max_shift: int = MAX_SHIFT) -> Offset:
+def sound_offset(crops: np.ndarray, wav: np.ndarray, openings: np.ndarray, max_shift: int = MAX_SHIFT,
+                 face: Optional[np.ndarray] = None) -> Offset:
     """The offset of a 16 kHz sound against 25 fps face crops and their inner-lip openings.
 
     Two independent curves over shifts of -max_shift..max_shift frames, each standardised
     and then averaged: the judge's mean cosine of mouth pixels and sound (syncnet.py), and the
     correlation of the sound's loudness with the mouth opening (changes faster than 0.6 s).
     Each alone recovers known shifts in 33-37 of 42 cases on the development clips, fewer
-    than together (39), as they fail on different clips (README).
+    than together (39), as they fail on different clips (README). Frames past the end of the
+    sound, and those without a face (`face`, boolean per frame), are not judged.
     """
     from ..io import audio as audio_lib
     from . import metrics, syncnet
 
-    n = min(len(crops), len(openings))
-    judge = syncnet.load_judge().shift_scores(crops[:n], wav, max_shift)
+    n = min(len(crops), len(openings), len(wav) * asd.FPS // audio_lib.SAMPLE_RATE)
+    judge = syncnet.load_judge().shift_scores(crops[:n], wav, max_shift, None if face is None else face[:n])
     if not judge:
         return Offset(None, 0.0, float("nan"))
     shifts = sorted(judge)
@@ -202,6 +215,9 @@ def sound_offset(crops: np.ndarray, wav: np.ndarray, openings: np.ndarray, max_s
     loudness = metrics.lag_correlations(metrics.detrend(envelope, width), metrics.detrend(openings[:n], width),
                                         max(shifts))
     combined = (_standardised(judge) + _standardised(loudness)) / 2
-    best = int(np.argmax(combined))
     at_zero = [v for v in (judge[0], loudness.get(0, float("nan"))) if np.isfinite(v)]
-    return Offset(shifts[best], float(combined[best] - np.median(combined)), float(np.mean(at_zero)))
+    score = float(np.mean(at_zero)) if at_zero else float("nan")
+    if np.ptp(combined) < 1e-6:  # flat: silence, or a mouth that never moves
+        return Offset(None, 0.0, score)
+    best = int(np.argmax(combined))
+    return Offset(shifts[best], float(combined[best] - np.median(combined)), score)

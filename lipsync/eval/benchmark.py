@@ -95,7 +95,8 @@ def dub_test(clip: str, mode: str = "speech", extra_args: Optional[List[str]] = 
         if proc.returncode != 0:
             row["error"] = (proc.stderr.strip().splitlines() or ["failed"])[-1]
             return row
-        figures = evaluate(video=out, reference=real, source=None if mode == "image" else first, quiet=True)
+        figures = evaluate(video=out, reference=real, source=None if mode == "image" else first, speaking=False,
+                           quiet=True)
         row.update({k: figures.get(k) for k in ("mouth_corr", "lmd", "offset_frames", "sharpness_ratio", "closed_f1",
                                                 "leakage", "av_offset_frames", "sync_score", "bilabial_closure")})
         floor = static_floor(first, real)
@@ -136,8 +137,9 @@ def markdown_table(rows: List[dict], command: str) -> str:
             "inter-ocular distance (lower is better); lag: frames the result's mouth is late; static: the first half "
             "replayed unchanged; closed F1: agreement of the closed-mouth frames with the real ones; leak: "
             "correlation of the result's mouth with the first half's own (0 = follows the new sound, 1 = replays "
-            "the old mouth); sound offset: frames the result's sound is late on its mouth, by the learned judge; "
-            "sync score: the judge's score there (cosine, higher is better); p/b/m closed: share of the p, b and m "
+            "the old mouth); sound offset: frames the result's sound is late on its mouth (the learned judge and the "
+            "loudness curve together); sync score: how well mouth and sound go together as they play (-1..1, higher "
+            "is better); p/b/m closed: share of the p, b and m "
             "heard in the sound on which the mouth closes.\n\n"
             f"Command: `{command}`\n\n" + "\n".join(lines) + "\n")
 

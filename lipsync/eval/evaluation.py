@@ -1,8 +1,9 @@
 """evaluate.py's engine: measures one lip-sync result, optionally against the real footage
 it should reproduce, the sound that drove it, and a person's open/closed annotations.
 
-Everything streams: the face tracks come from the cached tracker, and frame-level measures
-(PSNR, SSIM, sharpness, the side-by-side video) read the two videos in lockstep.
+The face tracks come from the cached tracker; frame-level measures (PSNR, SSIM, sharpness,
+the side-by-side video) read the videos in lockstep. The sound measures hold the result's
+25 fps lower-face crops (12.5 kB a frame: about 1.1 GB for an hour) and score them in pieces.
 """
 from __future__ import annotations
 
@@ -22,14 +23,13 @@ from ..face.track import TrackSettings, track_media
 from ..io import audio as audio_lib
 from ..io.media import MediaInfo, VideoReader, VideoWriter, atomic_output, check_readable, probe, write_file
 from ..progress import Progress
-from ..render.loop import source_index
+from ..render.loop import FrameSource, source_index
 from . import asd, avsync, metrics
 from . import phones as phones_lib
 
 log = logging.getLogger(__name__)
 
 MAX_LAG = 15  # frames searched either way for offsets
-DETREND_S = 0.6  # sound/mouth sync is judged on changes faster than this
 AUDIO_MAX_LAG_S = 0.5
 
 
@@ -70,9 +70,10 @@ RESULT_BGR, REFERENCE_BGR, SOURCE_BGR = (200, 80, 0), (0, 120, 230), (60, 160, 6
 
 def _pixel_pass(result: MediaInfo, reference: Optional[MediaInfo], source: Optional[MediaInfo],
                 ref_track: Optional[np.ndarray], res_open: np.ndarray, ref_open: Optional[np.ndarray],
-                src_open: Optional[np.ndarray], side_by_side: Optional[str], quiet: bool) -> dict:
+                src_open: Optional[np.ndarray], n_source: int, side_by_side: Optional[str], quiet: bool) -> dict:
     """PSNR/SSIM over whole frames and mouth regions and mouth sharpness against the reference;
-    writes the side-by-side video (result | reference | source, each labelled, over the curves)."""
+    writes the side-by-side video (result | reference | source, each labelled, over the curves).
+    The source pane plays the source as lip_sync.py does (ping-pong looped over `n_source` frames)."""
     whole_psnr, whole_ssim, mouth_psnr, mouth_ssim, sharp_res, sharp_ref = [], [], [], [], [], []
     others = [(m, name) for m, name in ((reference, "reference"), (source, "source")) if m is not None]
     widths = [int(round(m.width * result.height / m.height)) // 2 * 2 for m, _ in others]
@@ -87,14 +88,15 @@ def _pixel_pass(result: MediaInfo, reference: Optional[MediaInfo], source: Optio
             tmp = stack.enter_context(atomic_output(side_by_side))
             writer = stack.enter_context(VideoWriter(tmp, width, result.height + curves.shape[0], result.fps,
                                                      audio_path=result.path if result.has_audio else None))
-        streams = [VideoReader(result)] + [VideoReader(m, result.fps) for m, _ in others]
-        for i, frames in enumerate(tqdm(zip(*streams), total=n, desc="comparing frames", unit="frame",
-                                        disable=quiet, leave=False)):
+        ref_frames = iter(VideoReader(reference, result.fps)) if reference is not None else None
+        src_frames = stack.enter_context(FrameSource(source, result.fps, spool=True)) \
+            if source is not None and writer is not None else None
+        results = VideoReader(result)
+        for i, a in enumerate(tqdm(results, total=n, desc="comparing frames", unit="frame", disable=quiet, leave=False)):
             if i >= n:
                 break
-            a = frames[0]
-            if reference is not None and a.shape == frames[1].shape:
-                b = frames[1]
+            b = next(ref_frames, None) if ref_frames is not None else None
+            if b is not None and a.shape == b.shape:
                 whole_psnr.append(metrics.psnr(a, b))
                 whole_ssim.append(metrics.ssim(a, b))
                 p = ref_track[i]
@@ -108,11 +110,13 @@ def _pixel_pass(result: MediaInfo, reference: Optional[MediaInfo], source: Optio
                     sharp_ref.append(metrics.sharpness(cb))
             if writer is not None:
                 panes = [_labelled(a, "result", RESULT_BGR)]
-                for f, w, (_, name) in zip(frames[1:], widths, others):
+                for (m, name), w in zip(others, widths):
+                    f = b if name == "reference" else src_frames(source_index(i, n_source))
+                    f = np.zeros((m.height, m.width, 3), np.uint8) if f is None else f
                     pane = cv2.resize(f, (w, a.shape[0]), interpolation=cv2.INTER_AREA)
                     panes.append(_labelled(pane, name, REFERENCE_BGR if name == "reference" else SOURCE_BGR))
                 strip = curves.copy()
-                x = PLOT_LEFT + int(round(i / max(1, n - 1) * (strip.shape[1] - PLOT_LEFT - 10)))
+                x = PLOT_LEFT + int(round(i / max(1, n - 1) * (strip.shape[1] - PLOT_LEFT - PLOT_RIGHT)))
                 cv2.line(strip, (x, 0), (x, strip.shape[0] - 1), (0, 0, 0), 1)
                 writer.write(np.vstack([np.hstack(panes), strip]))
     if reference is None:
@@ -147,8 +151,10 @@ def _curve_image(series: List[Optional[np.ndarray]], colours, width: int, height
 
 
 def _draw_curves(canvas: np.ndarray, series, colours, area) -> Tuple[float, float]:
-    """Draws the series into area (x0, y0, x1, y1) on a shared vertical scale; returns (lo, hi)."""
+    """Draws the series into area (x0, y0, x1, y1) on shared scales: frame i of every series at
+    the same x (the longest spans the width); returns the vertical range (lo, hi)."""
     x0, y0, x1, y1 = area
+    n = max((len(s) for s in series if s is not None), default=2)
     finite = [s[np.isfinite(s)] for s in series if s is not None and np.isfinite(s).any()]
     values = np.concatenate(finite) if finite else np.zeros(1)
     lo, hi = float(values.min()), float(values.max())
@@ -156,7 +162,7 @@ def _draw_curves(canvas: np.ndarray, series, colours, area) -> Tuple[float, floa
     for s, colour in zip(series, colours):
         if s is None or len(s) < 2:
             continue
-        xs = np.linspace(x0, x1, len(s))
+        xs = x0 + np.arange(len(s)) / max(n - 1, 1) * (x1 - x0)
         ys = y1 - (s - lo) / (hi - lo) * (y1 - y0)
         for j in range(len(s) - 1):
             if np.isfinite(ys[j]) and np.isfinite(ys[j + 1]):
@@ -223,7 +229,7 @@ def _check_video(path: str, what: str, result: MediaInfo) -> MediaInfo:
     if abs(other.fps - result.fps) > 0.01:
         log.warning("%s: the %s's frame rate %g differs from the result's %g: it is resampled to %g",
                     path, what, other.fps, result.fps, result.fps)
-    if result.duration > 0 and abs(other.duration - result.duration) > 0.1 * result.duration:
+    if what == "reference" and result.duration > 0 and abs(other.duration - result.duration) > 0.1 * result.duration:
         log.warning("%s: the %s lasts %.1f s, the result %.1f s: only their common frames are compared",
                     path, what, other.duration, result.duration)
     return other
@@ -263,12 +269,14 @@ def evaluate(*, video: str, reference: Optional[str] = None, audio: Optional[str
         wav = audio_lib.load_audio(video)
         envelope = sound_envelope(audio_lib.melspectrogram(wav), info.fps, n_res)
         crops = _crops(info, res_track)
-        offset = avsync.sound_offset(crops, wav, avsync.at_rate(res_open, info.fps, len(crops))) if len(crops) \
-            else avsync.Offset(None, 0.0, float("nan"))
+        face = avsync.at_rate(np.isfinite(res_open), info.fps, len(crops))
+        offset = avsync.sound_offset(crops, wav, avsync.at_rate(res_open, info.fps, len(crops)), face=face) \
+            if face.any() else avsync.Offset(None, 0.0, float("nan"))
         out["av_offset_frames"] = None if offset.frames is None else int(round(offset.frames * info.fps / asd.FPS))
         out["av_sync_confidence"], out["sync_score"] = offset.confidence, offset.score
         if speaking:
-            logits = avsync.speaking(avsync.load_scorer(), wav, crops) if len(crops) else np.zeros(0)
+            logits = avsync.speaking(avsync.load_scorer(), wav, crops) if face.any() else np.zeros(0)
+            logits = logits[face[:len(logits)]]
             out["speaking_score"] = float(np.mean(logits)) if len(logits) else float("nan")
             out["speaking_share"] = float(np.mean(logits > 0)) if len(logits) else float("nan")
         if phones:
@@ -285,13 +293,15 @@ def evaluate(*, video: str, reference: Optional[str] = None, audio: Optional[str
         out["closed_f1"] = metrics.closed_f1(res_open[:n], ref_open[:n])
         lag, corr, conf = metrics.best_lag(res_open[:n], ref_open[:n], MAX_LAG)
         out["offset_frames"], out["sync_confidence"], out["best_lag_corr"] = lag, conf, corr
+    n_source = 0
     if src_info is not None:
         src_open_raw = openings(_track(src_info, detector, quiet, info.fps))
-        src_open = src_open_raw[[source_index(i, len(src_open_raw)) for i in range(n_res)]] if len(src_open_raw) \
+        n_source = len(src_open_raw)
+        src_open = src_open_raw[[source_index(i, n_source) for i in range(n_res)]] if n_source \
             else np.full(n_res, np.nan)
         out["leakage"] = metrics.pearson(res_open, src_open)
     if ref_info is not None or side_by_side:
-        out.update(_pixel_pass(info, ref_info, src_info, ref_track, res_open, ref_open, src_open,
+        out.update(_pixel_pass(info, ref_info, src_info, ref_track, res_open, ref_open, src_open, n_source,
                                side_by_side, quiet))
 
     if mel_drv is not None:
@@ -318,9 +328,12 @@ def _crops(info: MediaInfo, track: np.ndarray) -> np.ndarray:
 
 def _bilabials(wav: np.ndarray, res_open: np.ndarray, fps: float) -> dict:
     try:
-        heard = phones_lib.recognise(wav)
+        heard = phones_lib.recognise(wav[:int(len(res_open) / fps * audio_lib.SAMPLE_RATE)])
     except ImportError:
         log.warning("bilabial_closure needs pocketsphinx (pip install pocketsphinx): skipped")
+        return {}
+    except (RuntimeError, OSError) as exc:
+        log.warning("bilabial_closure skipped: pocketsphinx failed (%s)", exc)
         return {}
     share, count = phones_lib.bilabial_closure(heard, res_open, fps)
     return {"bilabial_closure": share, "bilabials": count}

@@ -69,6 +69,16 @@ def best_lag(a: np.ndarray, b: np.ndarray, max_lag: int = 15) -> Tuple[Optional[
     return lag, corr[lag], float(corr[lag] - np.median(list(corr.values())))
 
 
+def closed_threshold(openings: np.ndarray) -> float:
+    """The dub test's rule: a mouth is closed at or below min + 20% of its (min, 95th percentile) range."""
+    finite = np.asarray(openings, float)
+    finite = finite[np.isfinite(finite)]
+    if finite.size == 0:
+        return float("nan")
+    lo, hi = float(finite.min()), float(np.percentile(finite, 95))
+    return lo + 0.2 * (hi - lo)
+
+
 def closed_f1(result: np.ndarray, reference: np.ndarray) -> float:
     """F1 of the result's closed-mouth frames against the reference's, from inner-lip openings.
 
@@ -81,8 +91,7 @@ def closed_f1(result: np.ndarray, reference: np.ndarray) -> float:
     m = ~(np.isnan(a) | np.isnan(b))
     if m.sum() < 10:
         return float("nan")
-    lo, hi = b[m].min(), np.percentile(b[m], 95)
-    threshold = lo + 0.2 * (hi - lo)
+    threshold = closed_threshold(b[m])
     closed_a, closed_b = a[m] <= threshold, b[m] <= threshold
     both = float(np.sum(closed_a & closed_b))
     return 0.0 if both == 0 else 2 * both / float(closed_a.sum() + closed_b.sum())

@@ -7,8 +7,11 @@ from typing import List, Tuple
 
 import numpy as np
 
+from .metrics import closed_threshold
+
 BILABIALS = ("P", "B", "M")
 PHONE_RATE = 100  # pocketsphinx frames per second
+PIECE_S = 30.0  # sound decoded as one utterance; longer sound goes in pieces (memory, time)
 
 
 def recognise(wav: np.ndarray) -> List[Tuple[str, float, float]]:
@@ -22,25 +25,22 @@ def recognise(wav: np.ndarray) -> List[Tuple[str, float, float]]:
 
     decoder = Decoder(allphone=os.path.join(get_model_path(), "en-us", "en-us-phone.lm.bin"), lm=None,
                       samprate=16000, loglevel="FATAL", beam=1e-20, pbeam=1e-20, lw=2.0)
-    pcm = (np.clip(np.asarray(wav, np.float32), -1, 1) * 32767).astype(np.int16).tobytes()
-    decoder.start_utt()
-    decoder.process_raw(pcm, full_utt=True)
-    decoder.end_utt()
-    return [(seg.word, seg.start_frame / PHONE_RATE, (seg.end_frame + 1) / PHONE_RATE) for seg in decoder.seg()]
-
-
-def closed_threshold(openings: np.ndarray) -> float:
-    """The dub test's rule: a mouth is closed below min + 20% of its (min, 95th percentile) range."""
-    finite = openings[np.isfinite(openings)]
-    if finite.size == 0:
-        return float("nan")
-    lo, hi = float(finite.min()), float(np.percentile(finite, 95))
-    return lo + 0.2 * (hi - lo)
+    pcm = (np.clip(np.asarray(wav, np.float32), -1, 1) * 32767).astype(np.int16)
+    piece = int(PIECE_S * 16000)
+    heard = []
+    for first in range(0, len(pcm), piece):
+        decoder.start_utt()
+        decoder.process_raw(pcm[first:first + piece].tobytes(), full_utt=True)
+        decoder.end_utt()
+        start = first / 16000
+        heard += [(seg.word, start + seg.start_frame / PHONE_RATE, start + (seg.end_frame + 1) / PHONE_RATE)
+                  for seg in decoder.seg()]
+    return heard
 
 
 def bilabial_closure(phones: List[Tuple[str, float, float]], openings: np.ndarray, fps: float) -> Tuple[float, int]:
     """(share, count): of the p/b/m phones, the share during which (give or take a frame) the
-    mouth is closed at least once, by `closed_threshold` of these openings. NaN share when none
+    mouth is closed at least once (the dub test's rule, metrics.closed_threshold, on these openings). NaN share when none
     is heard or the face is missing there."""
     threshold = closed_threshold(openings)
     hits = total = 0

@@ -22,6 +22,7 @@ MEL_STEPS = 16  # log-mel steps per window (0.2 s)
 MOUTH_ROWS, MOUTH_COLS = slice(44, 108), slice(16, 96)  # the mouth in a scorer crop
 MOUTH_SIZE = (40, 32)  # width, height fed to the network
 EMBED = 128
+CHUNK = 1500  # frames whose mouth windows are built at once
 WEIGHTS = "sync_judge.npz"
 
 
@@ -84,10 +85,10 @@ def build(seed: int = 0):
 class SyncJudge:
     """The trained encoders, and the offset search over them."""
 
-    def __init__(self, weights: Optional[Dict[str, np.ndarray]] = None):
+    def __init__(self, weights: Optional[Dict[str, np.ndarray]] = None, seed: int = 0):
         import tensorflow as tf
 
-        self.visual, self.audio = build()
+        self.visual, self.audio = build(seed)
         if weights is not None:
             for model in (self.visual, self.audio):
                 model.set_weights([weights[f"{model.name}_{i}"] for i in range(len(model.weights))])
@@ -105,16 +106,21 @@ class SyncJudge:
         out = [self._a(windows[i:i + batch]).numpy() for i in range(0, len(windows), batch)]
         return np.concatenate(out) if out else np.zeros((0, EMBED), np.float32)
 
-    def shift_scores(self, crops: np.ndarray, wav: np.ndarray, max_shift: int = 15) -> Dict[int, float]:
+    def shift_scores(self, crops: np.ndarray, wav: np.ndarray, max_shift: int = 15,
+                     face: Optional[np.ndarray] = None) -> Dict[int, float]:
         """Mean cosine of each frame's mouth with the sound k frames later, k in -max_shift..max_shift
-        (fewer on short clips), judged on the same frames for every k. {} when too short."""
+        (fewer on short clips: at most a quarter of their frames), judged on the same frames for
+        every k (and only on frames with a face, where `face` says). {} when too short or faceless."""
         n = len(crops)
         max_shift = max(1, min(max_shift, n // 4))
-        if n - 2 * max_shift < 3:
-            return {}
-        video = self.embed_video(mouth_windows(crops))
-        sound = self.embed_sound(sound_windows(wav, n))
         frames = np.arange(max_shift, n - max_shift)
+        if face is not None:
+            frames = frames[np.asarray(face, bool)[frames]]
+        if len(frames) < 3:
+            return {}
+        video = np.concatenate([self.embed_video(mouth_windows(crops[max(0, i - 2):i + CHUNK + 2]))[min(i, 2):][:CHUNK]
+                                for i in range(0, n, CHUNK)])  # in chunks: memory stays flat on long videos
+        sound = self.embed_sound(sound_windows(wav, n))
         return {k: float(np.mean(np.sum(video[frames] * sound[frames + k], axis=1)))
                 for k in range(-max_shift, max_shift + 1)}
 
