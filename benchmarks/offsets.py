@@ -66,6 +66,11 @@ def main() -> None:
     if len(clips) < 2:
         sys.exit("give at least two clips: each is also scored against the others' sound")
 
+    def sound_lead(path, fps):  # seconds the sound stream starts after the first decoded frame
+        video_start, audio_start = audio_lib.stream_starts(path)
+        held = round((video_start or 0.0) * fps)  # the decoder holds the first frame this many frames
+        return (audio_start or 0.0) - held / fps
+
     def reported(found, fps):  # as evaluate reports it: in the video's own frames
         return None if found.frames is None else int(round(found.frames * fps / asd.FPS))
 
@@ -80,13 +85,18 @@ def main() -> None:
         for clip, (fps, faces, wav, opens) in data.items():
             base = avsync.sound_offset(faces, wav, opens)
             base_frames = reported(base, fps)
+            base_lead = sound_lead(clip, fps)
             asd_base = None if scorer is None else avsync.shift_scores(scorer, asd.mfcc(wav), faces).offset
             cells, asd_moved = [], 0
             for ms in args.shifts_ms:
-                _, moved_faces, moved_wav, moved_opens = read(shifted(clip, ms, folder))
+                moved_path = shifted(clip, ms, folder)
+                _, moved_faces, moved_wav, moved_opens = read(moved_path)
                 found = avsync.sound_offset(moved_faces, moved_wav, moved_opens)
                 frames = reported(found, fps)
-                ok = frames is not None and base_frames is not None and abs(frames - base_frames - ms / 1000 * fps) <= 1
+                # the shift of the sound against the decoded frames: ms, plus what remuxing did to a
+                # picture that starts late (its held first frames), for clips whose picture does
+                want = (sound_lead(moved_path, fps) - base_lead) * fps
+                ok = frames is not None and base_frames is not None and abs(frames - base_frames - want) <= 1
                 hits += ok
                 total += 1
                 cells.append(f"{cell(frames)} c{found.confidence:.2f}{'' if ok else ' x'}".rjust(12))

@@ -209,7 +209,7 @@ def write_plot(path: str, res_open: np.ndarray, ref_open: Optional[np.ndarray], 
     """A PNG of up to three plots over time: mouth opening (result, reference, source), the
     sound's level, and the per-frame mouth landmark distance to the reference."""
     width, height = 1000, 220
-    panels = [_panel("mouth opening", "inner-lip gap / eye distance", [res_open, ref_open, src_open],
+    panels = [_panel("mouth opening", "lip gap (eye dist.)", [res_open, ref_open, src_open],
                      ["result", "reference", "source"], [RESULT_BGR, REFERENCE_BGR, SOURCE_BGR], fps, width, height)]
     if envelope is not None:
         panels.append(_panel("the result's sound", "log-mel level", [envelope], ["sound level"], [(60, 60, 60)],
