@@ -29,6 +29,8 @@ def wheel(tmp_path_factory):
 def test_wheel_carries_the_weights_their_card_and_licence_and_stays_small(wheel):
     names = zipfile.ZipFile(wheel).namelist()
     for needed in ("lipsync/assets/sync_model.npz", "lipsync/assets/MODEL_CARD.md", "lipsync/assets/LICENSE",
+                   "lipsync/assets/lr_asd_talkset.npz", "lipsync/assets/LR_ASD_LICENSE", "lipsync/assets/LR_ASD.md",
+                   "lipsync/assets/sync_judge.npz", "lipsync/assets/SYNC_JUDGE.md",
                    "lipsync/generators/sync.py", "lipsync/io/media.py", "lipsync/face/track.py",
                    "lipsync/render/mesh.py", "lipsync/eval/metrics.py"):
         assert needed in names, needed
