@@ -59,6 +59,15 @@ def encode_frames(path: str, frames, fps: float, extra=()) -> str:
     return path
 
 
+def remux_late(clip: str, out: str, late_s: float) -> str:
+    """`clip` with its sound stream starting `late_s` late (negative: its picture starts late); streams copied."""
+    late = ["-itsoffset", f"{abs(late_s):.3f}", "-i", clip]
+    args = ["-i", clip, *late] if late_s >= 0 else [*late, "-i", clip]
+    subprocess.run([ffmpeg(), "-loglevel", "error", "-y", *args, "-map", "0:v:0", "-map", "1:a:0", "-c", "copy", out],
+                   check=True)
+    return out
+
+
 def moving_face_frames(n: int, size: int = 256):
     """The astronaut face drifting a few pixels, as a head would."""
     import cv2

@@ -14,7 +14,7 @@ from lipsync.face.track import FaceTracker, TrackSettings
 from lipsync.io import media
 from lipsync.errors import InputError
 
-from conftest import ROOT, encode_frames, ffmpeg, shared_clip, speechlike, write_wav
+from conftest import ROOT, encode_frames, ffmpeg, remux_late, shared_clip, speechlike, write_wav
 
 
 def _frames(path):
@@ -238,21 +238,12 @@ def test_a_clip_with_a_known_offset():
     assert r["av_offset_frames"] >= 4
 
 
-def _remux(clip, out, late_s):
-    """`clip` with its sound stream starting `late_s` late (negative: its picture starts late)."""
-    late = ["-itsoffset", f"{abs(late_s):.3f}", "-i", clip]
-    args = ["-i", clip, *late] if late_s >= 0 else [*late, "-i", clip]
-    subprocess.run([ffmpeg(), "-loglevel", "error", "-y", *args, "-map", "0:v:0", "-map", "1:a:0", "-c", "copy", out],
-                   check=True)
-    return out
-
-
 @pytest.mark.integration
 @pytest.mark.parametrize("late_s", [0.2, -0.2])
 def test_a_stream_that_starts_late_moves_the_offset(tmp_path, late_s):
     clip = shared_clip("video", "retalk_2.mp4")
     base = evaluation.evaluate(video=clip, speaking=False, phones=False, quiet=True)
-    moved = evaluation.evaluate(video=_remux(clip, str(tmp_path / "late.mkv"), late_s), speaking=False, phones=False,
+    moved = evaluation.evaluate(video=remux_late(clip, str(tmp_path / "late.mkv"), late_s), speaking=False, phones=False,
                                 quiet=True)
     assert moved["av_offset_frames"] - base["av_offset_frames"] == pytest.approx(late_s * 25, abs=1)
 

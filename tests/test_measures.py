@@ -10,7 +10,7 @@ from lipsync.eval import evaluation, metrics, phones
 from lipsync.io import audio as audio_lib
 from lipsync.io.media import VideoReader, probe
 
-from conftest import ROOT, encode_frames, ffmpeg, moving_face_frames, shared_clip, speechlike, write_wav
+from conftest import ROOT, encode_frames, ffmpeg, moving_face_frames, remux_late, shared_clip, write_wav
 
 LIPEVAL = os.path.join(ROOT, "..", "shared", "eval", "lipeval.py")
 
@@ -93,11 +93,7 @@ def clip(tmp_path_factory):
 
 
 def _late(clip, which, seconds=0.2):
-    src, out = clip["file"], str(clip["dir"] / f"late_{which}.mkv")
-    late = ["-itsoffset", str(seconds), "-i", src]
-    args = ["-i", src, *late] if which == "audio" else [*late, "-i", src]
-    subprocess.run([ffmpeg(), "-loglevel", "error", "-y", *args, "-map", "0:v", "-map", "1:a", "-c", "copy", out], check=True)
-    return out
+    return remux_late(clip["file"], str(clip["dir"] / f"late_{which}.mkv"), seconds if which == "audio" else -seconds)
 
 
 def _burst(wav):

@@ -35,14 +35,15 @@ DEFAULT_SCORER = "lr_asd_talkset.npz"
 DETREND_S = 0.6  # the loudness curve judges changes of the mouth faster than this
 
 
-def _asset(name: str):
+def asset_file(name: str):
+    """A context manager giving the path of a shipped file in lipsync/assets."""
     return importlib.resources.as_file(importlib.resources.files("lipsync") / "assets" / name)
 
 
 @functools.lru_cache(maxsize=2)
 def load_scorer(name: str = DEFAULT_SCORER) -> asd.ASDNet:
     """The shipped scorer weights (lipsync/assets), loaded once per process."""
-    with _asset(name) as path, np.load(path) as data:
+    with asset_file(name) as path, np.load(path) as data:
         return asd.ASDNet({k: data[k] for k in data.files})
 
 
@@ -192,7 +193,7 @@ class Offset:
 
 
 def sound_offset(crops: np.ndarray, wav: np.ndarray, openings: np.ndarray, max_shift: int = MAX_SHIFT,
-                 face: Optional[np.ndarray] = None) -> Offset:
+                 face: Optional[np.ndarray] = None, mel: Optional[np.ndarray] = None) -> Offset:
     """The offset of a 16 kHz sound against 25 fps face crops and their inner-lip openings.
 
     Two independent curves over shifts of -max_shift..max_shift frames, each standardised
@@ -200,17 +201,19 @@ def sound_offset(crops: np.ndarray, wav: np.ndarray, openings: np.ndarray, max_s
     correlation of the sound's loudness with the mouth opening (changes faster than 0.6 s).
     Each alone recovers known shifts in 33-37 of 42 cases on the development clips, fewer
     than together (39), as they fail on different clips (README). Frames past the end of the
-    sound, and those without a face (`face`, boolean per frame), are not judged.
+    sound, and those without a face (`face`, boolean per frame), are not judged. `mel`: the
+    sound's log-mel when the caller has it already.
     """
     from ..io import audio as audio_lib
     from . import metrics, syncnet
 
     n = min(len(crops), len(openings), len(wav) * asd.FPS // audio_lib.SAMPLE_RATE)
-    judge = syncnet.load_judge().shift_scores(crops[:n], wav, max_shift, None if face is None else face[:n])
+    mel = audio_lib.melspectrogram(wav) if mel is None else mel
+    judge = syncnet.load_judge().shift_scores(crops[:n], wav, max_shift, None if face is None else face[:n], mel=mel)
     if not judge:
         return Offset(None, 0.0, float("nan"))
     shifts = sorted(judge)
-    envelope = audio_lib.frame_envelope(audio_lib.melspectrogram(wav), asd.FPS, n, slice(0, audio_lib.N_MELS))
+    envelope = audio_lib.frame_envelope(mel, asd.FPS, n, slice(0, audio_lib.N_MELS))
     width = int(round(DETREND_S * asd.FPS))
     loudness = metrics.lag_correlations(metrics.detrend(envelope, width), metrics.detrend(openings[:n], width),
                                         max(shifts))

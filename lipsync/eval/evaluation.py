@@ -267,10 +267,12 @@ def evaluate(*, video: str, reference: Optional[str] = None, audio: Optional[str
     envelope = None
     if info.has_audio:
         wav = audio_lib.load_audio(video)
-        envelope = sound_envelope(audio_lib.melspectrogram(wav), info.fps, n_res)
+        mel_res = audio_lib.melspectrogram(wav)
+        envelope = sound_envelope(mel_res, info.fps, n_res)
         crops = _crops(info, res_track)
         face = avsync.at_rate(np.isfinite(res_open), info.fps, len(crops))
-        offset = avsync.sound_offset(crops, wav, avsync.at_rate(res_open, info.fps, len(crops)), face=face) \
+        offset = avsync.sound_offset(crops, wav, avsync.at_rate(res_open, info.fps, len(crops)), face=face,
+                                     mel=mel_res) \
             if face.any() else avsync.Offset(None, 0.0, float("nan"))
         out["av_offset_frames"] = None if offset.frames is None else int(round(offset.frames * info.fps / asd.FPS))
         out["av_sync_confidence"], out["sync_score"] = offset.confidence, offset.score
@@ -305,7 +307,6 @@ def evaluate(*, video: str, reference: Optional[str] = None, audio: Optional[str
                                side_by_side, quiet))
 
     if mel_drv is not None:
-        mel_res = audio_lib.melspectrogram(audio_lib.load_audio(video))
         out["audio_similarity"] = metrics.log_mel_similarity(mel_res, mel_drv)
         steps = int(AUDIO_MAX_LAG_S * audio_lib.MEL_FRAMES_PER_SECOND)
         lag, _, _ = metrics.best_lag(mel_res.mean(0), mel_drv.mean(0), steps)

@@ -11,12 +11,11 @@ Shapes: crops (n, 112, 112) uint8 as avsync.face_crops makes them at 25 fps; mel
 from __future__ import annotations
 
 import functools
-import importlib.resources
 from typing import Dict, Optional
 
 import numpy as np
 
-FPS = 25
+from .asd import FPS  # the judge reads the speaking scorer's crops, at its rate
 CONTEXT = 5  # video frames per window
 MEL_STEPS = 16  # log-mel steps per window (0.2 s)
 MOUTH_ROWS, MOUTH_COLS = slice(44, 108), slice(16, 96)  # the mouth in a scorer crop
@@ -41,12 +40,14 @@ def mouth_windows(crops: np.ndarray) -> np.ndarray:
     return ((win - mean) / std).astype(np.float32)
 
 
-def sound_windows(wav: np.ndarray, n_frames: int) -> np.ndarray:
-    """(n_frames, 16, 80) float32: the normalised log-mel around each 25 fps frame."""
+def sound_windows(wav: np.ndarray, n_frames: int, mel: Optional[np.ndarray] = None) -> np.ndarray:
+    """(n_frames, 16, 80) float32: the normalised log-mel around each 25 fps frame (`mel`: the
+    sound's log-mel, when the caller has it)."""
     from ..generators.features import feature_windows, normalise_mel
     from ..io import audio as audio_lib
 
-    return feature_windows(normalise_mel(audio_lib.melspectrogram(wav)), FPS, n_frames, MEL_STEPS)
+    mel = audio_lib.melspectrogram(wav) if mel is None else mel
+    return feature_windows(normalise_mel(mel), FPS, n_frames, MEL_STEPS)
 
 
 def build(seed: int = 0):
@@ -107,7 +108,7 @@ class SyncJudge:
         return np.concatenate(out) if out else np.zeros((0, EMBED), np.float32)
 
     def shift_scores(self, crops: np.ndarray, wav: np.ndarray, max_shift: int = 15,
-                     face: Optional[np.ndarray] = None) -> Dict[int, float]:
+                     face: Optional[np.ndarray] = None, mel: Optional[np.ndarray] = None) -> Dict[int, float]:
         """Mean cosine of each frame's mouth with the sound k frames later, k in -max_shift..max_shift
         (fewer on short clips: at most a quarter of their frames), judged on the same frames for
         every k (and only on frames with a face, where `face` says). {} when too short or faceless."""
@@ -120,7 +121,7 @@ class SyncJudge:
             return {}
         video = np.concatenate([self.embed_video(mouth_windows(crops[max(0, i - 2):i + CHUNK + 2]))[min(i, 2):][:CHUNK]
                                 for i in range(0, n, CHUNK)])  # in chunks: memory stays flat on long videos
-        sound = self.embed_sound(sound_windows(wav, n))
+        sound = self.embed_sound(sound_windows(wav, n, mel))
         return {k: float(np.mean(np.sum(video[frames] * sound[frames + k], axis=1)))
                 for k in range(-max_shift, max_shift + 1)}
 
@@ -128,6 +129,7 @@ class SyncJudge:
 @functools.lru_cache(maxsize=1)
 def load_judge() -> SyncJudge:
     """The shipped judge (lipsync/assets/sync_judge.npz), loaded once per process."""
-    with importlib.resources.as_file(importlib.resources.files("lipsync") / "assets" / WEIGHTS) as path:
-        with np.load(path) as data:
-            return SyncJudge({k: data[k] for k in data.files})
+    from .avsync import asset_file
+
+    with asset_file(WEIGHTS) as path, np.load(path) as data:
+        return SyncJudge({k: data[k] for k in data.files})
