@@ -12,7 +12,7 @@ looped), then runs, in turn, --repeats times each:
 and prints medians of wall time, frames per second and peak RSS (of the largest single
 process: lip_sync.py itself, not its ffmpeg children), the ratio to ffmpeg, and the
 memory growth from the shortest to the longest clip. --personalize_run adds one run of
-the default --personalize auto on the shortest clip (fine-tuning on its own speech).
+the default --personalize auto on the shortest clip (the personal style fitted on its own speech).
 
     python benchmarks/speed.py                      # 60 s and 300 s, a few minutes
     python benchmarks/speed.py --durations 60 --repeats 5

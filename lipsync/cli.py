@@ -66,8 +66,8 @@ def lip_sync_parser() -> argparse.ArgumentParser:
                         "jobs whose output exists are skipped, a failing job does not stop the others")
     p.add_argument("--model", default=models[0], choices=models, help=model_help)
     p.add_argument("--personalize", default="auto", choices=("auto", "on", "off"),
-                   help="sync model: fine-tune on the input's own speech (auto: when it has some), cached per input")
-    p.add_argument("--personalize_seconds", type=float, default=120.0, help="time budget for personalization")
+                   help="sync model: fit the mouth's style and range to the input's own speech (auto: when it has some), cached per input")
+    p.add_argument("--personalize_seconds", type=float, default=120.0, help="personalization reads at most this many seconds of the input's own speech")
     p.add_argument("--checkpoint_path", default=None,
                    help="model weights (by default the sync model's weights shipped inside lipsync; "
                         "for --model wav2lip checkpoints/wav2lip_gan.pth)")
@@ -394,12 +394,15 @@ def train_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="lipsync-train", formatter_class=FORMATTER,
                                 description="Train the sync model (sound -> mouth shape) on talking-face videos.")
     p.add_argument("--data", nargs="*", default=[], help="talking-face videos with their own speech, or folders of them")
-    p.add_argument("--data_first_half", nargs="*", default=[],
-                   help="videos of which only the first half is used (e.g. clips whose second half is held out)")
+    p.add_argument("--holdout", nargs="*", default=[],
+                   help="never train on clips whose file names contain one of these strings; measure the model on them")
     p.add_argument("--out", default=ckpt_lib.DEFAULT_NAME, help="checkpoint to write")
-    p.add_argument("--steps", type=int, default=800, help="training steps per ensemble member")
-    p.add_argument("--members", type=int, default=3, help="ensemble members")
-    p.add_argument("--seed", type=int, default=0, help="random seed of the first member")
+    p.add_argument("--steps", type=int, default=600, help="training steps per ensemble member")
+    p.add_argument("--members", type=int, default=3, help="ensemble members (seeds --seed, --seed + 1, ...)")
+    p.add_argument("--lookahead", type=int, default=None,
+                   help="model steps (1/40 s) of sound after each frame the model may read (default: 8, 0.2 s)")
+    p.add_argument("--eval_every", type=int, default=500, help="measure on the held-out clips every this many steps")
+    p.add_argument("--seed", type=int, default=0, help="random seed")
     p.add_argument("--resume", action="store_true", help="continue from --out if it exists")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     p.add_argument("--verbose", action="store_true", help="print what each clip gave")
@@ -409,8 +412,9 @@ def train_parser() -> argparse.ArgumentParser:
 def _train(args: argparse.Namespace) -> int:
     from .generators.train import train
 
-    out = train(data=args.data, data_first_half=args.data_first_half, out=args.out, steps=args.steps,
-                members=args.members, resume=args.resume, seed=args.seed, quiet=args.quiet)
+    out = train(data=args.data, holdout=args.holdout, out=args.out, steps=args.steps, members=args.members,
+                lookahead=args.lookahead,
+                eval_every=args.eval_every, resume=args.resume, seed=args.seed, quiet=args.quiet)
     if not args.quiet:
         print(f"wrote {out}")
     return 0

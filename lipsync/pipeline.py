@@ -104,7 +104,7 @@ def check_options(*, model: Optional[str] = None, loop: str = "pingpong", crf: i
     if detector not in DETECTORS:
         raise InputError(f"unknown face detector {detector!r} (choose from {', '.join(DETECTORS)})")
     if personalize_seconds <= 0:
-        raise InputError(f"personalization budget {personalize_seconds:g} s: must be more than 0")
+        raise InputError(f"personalization length {personalize_seconds:g} s: must be more than 0")
 
 
 def make_generator(model: str, *, pads: Sequence[int] = (0, 0, 0, 0), checkpoint_path: Optional[str] = None,
@@ -145,7 +145,7 @@ def lip_sync(*, video_path: str, audio_path: Optional[str] = None, text: Optiona
     (`fps` for a photo), to `outfile` (default <output_dir>/<video stem>_<audio stem>.mp4).
     `model` names a generator of `lipsync.generators` ("sync", the default, is the TensorFlow
     sound-to-mouth model, personalized on the input's own speech per `personalize` ("auto",
-    "on", "off") within `personalize_seconds`; "warp" is training-free; "wav2lip" runs the
+    "on", "off") from at most `personalize_seconds` of its sound; "warp" is training-free; "wav2lip" runs the
     official Wav2Lip generator from `checkpoint_path` with PyTorch on `device`).
     `box` fixes the face box (left, top, right, bottom) instead of detecting it; `pads`
     (top, bottom, left, right) widens the region that may change. `progress(stage, done,

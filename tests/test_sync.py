@@ -50,35 +50,119 @@ def test_features_are_level_normalised_and_silence_is_zero():
     assert not features.normalise_mel(audio.melspectrogram(np.zeros(16000, np.float32))).any()
 
 
-def test_network_shapes_and_a_tiny_training_run_lowers_the_loss():
-    from lipsync.generators.sync_model import ModelDimensions, SyncModel, TrainConfig, Trainer
+def _tiny_model(lookahead=2, seed=0, cepstra=0, visemes=0):
+    from lipsync.generators.sync_model import ModelDimensions, SyncModel
 
-    dims = ModelDimensions(channels=16, hidden=16)
-    model = SyncModel(dims)
+    return SyncModel(ModelDimensions(channels=16, dilations=(1, 2), lookahead=lookahead, cepstra=cepstra,
+                                     visemes=visemes), seed=seed)
+
+
+def test_network_shapes_and_a_tiny_training_run_lowers_the_loss():
+    from lipsync.generators.sync_model import TrainConfig, Trainer
+
+    model = _tiny_model()
     rng = np.random.default_rng(0)
-    x = rng.uniform(0, 1, (128, dims.window_steps, dims.n_mels)).astype(np.float32)
-    level = x[:, dims.window_steps // 2].mean(1)
-    y = np.zeros((128, 20, 2), np.float32)
-    y[:, 17, 1] = 0.3 * level  # the lower lip drops with the loudness
-    assert model.predict(x[:5]).shape == (5, 20, 2)
-    losses = list(Trainer(model, TrainConfig(seed=1)).run(x, y, 150))
-    assert np.mean(losses[-20:]) < 0.5 * np.mean(losses[:5])
+    x = rng.normal(0, 1, (8, 64, 80)).astype(np.float32)
+    level = x.reshape(8, 32, 160).mean(2)  # per model step
+    y = np.zeros((8, 32, 20, 2), np.float32)
+    y[:, 2:, 17, 1] = 3 * level[:, :-2]  # the lower lip drops with the loudness two steps before
+    mask = np.ones((8, 32), np.float32)
+    assert model.predict_steps(x[0]).shape == (32, 20, 2)
+    trainer = Trainer(model, TrainConfig(learning_rate=3e-3, seed=1))
+    first = trainer.loss(x, y, mask)
+    for _ in range(150):
+        trainer.train_step(x, y, mask)
+    assert trainer.loss(x, y, mask) < 0.5 * first and trainer.step == 150
+
+
+def test_the_model_reads_no_sound_beyond_its_lookahead():
+    rng = np.random.default_rng(1)
+    for lookahead in (0, 3):
+        model = _tiny_model(lookahead)
+        x = rng.normal(0, 1, (80, 80)).astype(np.float32)
+        changed = x.copy()
+        changed[2 * 20:] += 1.0  # the sound changes from model step 20 on
+        a, b = model.predict_steps(x), model.predict_steps(changed)
+        np.testing.assert_array_equal(a[:20], b[:20])  # causal: outputs before step 20 are untouched
+        assert np.abs(a[20] - b[20]).max() > 1e-4
+        # output step j is the mouth at step j - lookahead: the mouth of time t hears t + lookahead steps
+        times = np.array([(20 - lookahead - 1) / 40.0])
+        mel = x.T
+        changed_mel = changed.T
+        from lipsync.generators.sync_model import SpeakerNorm
+
+        norm = SpeakerNorm(np.zeros(80), np.ones(80))
+        np.testing.assert_array_equal(model.mouths(mel, times, norm=norm), model.mouths(changed_mel, times, norm=norm))
+
+
+def test_the_model_reads_cepstra_and_the_visemes_heard():
+    from lipsync.generators import visemes
+    from lipsync.generators.sync_model import dct_basis
+
+    basis = dct_basis(80, 20)
+    np.testing.assert_allclose(basis.T @ basis, np.eye(20), atol=1e-5)  # orthonormal
+    model = _tiny_model(cepstra=20, visemes=visemes.N_VISEMES)
+    mel = np.random.default_rng(3).normal(-1, 1, (80, 120)).astype(np.float32)
+    track = visemes.viseme_track([("SIL", 0.0, 0.3), ("M", 0.3, 0.45), ("AA", 0.45, 0.9), ("ZZ", 0.9, 1.0)], 120)
+    assert track.shape == (120, visemes.N_VISEMES) and np.all(track.sum(1) == 1)
+    assert track[30, 1] == 1 and track[50, 4] == 1 and track[75, 0] == 1 and track[119, 0] == 1  # p/b/m, open, unknown
+    times = np.arange(30) / 25  # 0 - 1.2 s
+    with pytest.raises(ValueError, match="give their viseme track"):
+        model.mouths(mel, times)
+    other = track.copy()
+    other[40:60] = visemes.viseme_track([("UW", 0.0, 1.0)], 20)  # "oo" instead of "aa" at 0.5-0.75 s
+    assert np.abs(model.mouths(mel, times, track) - model.mouths(mel, times, other)).max() > 1e-4
+    shifted = visemes.shift_track(track, 10)
+    np.testing.assert_array_equal(shifted[:110], track[10:])
+    assert np.all(shifted[110:, 0] == 1)
+
+
+def test_prediction_in_blocks_equals_prediction_at_once():
+    model = _tiny_model()
+    x = np.random.default_rng(2).normal(0, 1, (1000, 80)).astype(np.float32)
+    np.testing.assert_allclose(model.predict_steps(x, block=37), model.predict_steps(x), rtol=0, atol=1e-5)
+
+
+def test_streaming_normalisation_reaches_the_clip_statistics():
+    from lipsync.generators.sync_model import SpeakerNorm
+    from lipsync.generators.train import running_normalise
+    from lipsync.io import audio
+
+    mel = audio.melspectrogram(speechlike(4.0, seed=2))
+    prior_mean, prior_std = np.full(80, -1.0), np.full(80, 1.5)
+    stream = SpeakerNorm(prior_mean, prior_std)
+    for k in range(0, mel.shape[1], 37):
+        stream.update(mel[:, k:k + 37])
+    running = running_normalise(mel, prior_mean, prior_std)
+    np.testing.assert_allclose(running[-1], stream(mel[:, -1:])[0], atol=1e-4)  # the stream's latest step
+    offline = SpeakerNorm.fit(mel, prior_mean, prior_std)(mel)
+    assert abs(float(offline.mean())) < 0.15 and 0.5 < float(offline[mel.mean(0) > -3.5].std()) < 1.5
+    voiced = mel[:, mel.mean(0) > -2.0]
+    loud, quiet = SpeakerNorm.fit(voiced, prior_mean, prior_std), SpeakerNorm.fit(voiced - 0.5, prior_mean, prior_std)
+    # 6 dB quieter reads much the same (the prior's share moves it a little on 1.4 s of voice)
+    assert np.abs(loud(voiced) - quiet(voiced - 0.5)).mean() < 0.1
+
+
+def test_mirroring_swaps_left_and_right_lip_points():
+    from lipsync.generators.train import MIRROR
+
+    np.testing.assert_array_equal(MIRROR[MIRROR], np.arange(20))
+    assert MIRROR[0] == 6 and MIRROR[12] == 16 and MIRROR[3] == 3 and MIRROR[18] == 18  # corners swap, middles stay
 
 
 def test_checkpoint_round_trip_and_version_errors(tmp_path):
-    from lipsync.generators.sync_model import ModelDimensions, SyncModel
-
-    dims = ModelDimensions(channels=8, hidden=8)
-    models = [SyncModel(dims), SyncModel(dims)]
+    model_a, model_b = _tiny_model(seed=0), _tiny_model(seed=1)
+    model_b.mel_mean = np.full(80, -0.5, np.float32)
     path = str(tmp_path / "m.npz")
-    ckpt_lib.save(path, ckpt_lib.from_models(dims, models, {"note": "test"}))
+    ckpt_lib.save(path, ckpt_lib.from_models(model_a.dims, [model_a, model_b], {"note": "test"}))
     loaded_dims, loaded = ckpt_lib.build_models(ckpt_lib.load(path), path)
-    assert loaded_dims == dims and len(loaded) == 2
-    x = np.random.default_rng(0).uniform(0, 1, (3, dims.window_steps, dims.n_mels)).astype(np.float32)
-    np.testing.assert_allclose(loaded[1].predict(x), models[1].predict(x), atol=1e-6)
+    assert loaded_dims == model_a.dims and len(loaded) == 2
+    x = np.random.default_rng(0).normal(0, 1, (40, 80)).astype(np.float32)
+    np.testing.assert_allclose(loaded[1].predict_steps(x), model_b.predict_steps(x), atol=1e-6)
+    np.testing.assert_array_equal(loaded[1].mel_mean, model_b.mel_mean)
 
     data = dict(np.load(path))
-    data["meta"] = np.array(str(data["meta"]).replace("lipsync-sync-model/1", "lipsync-sync-model/0"))
+    data["meta"] = np.array(str(data["meta"]).replace("lipsync-sync-model/2", "lipsync-sync-model/1"))
     old = str(tmp_path / "old.npz")
     np.savez(old, **data)
     with pytest.raises(InputError, match=r"old.npz: checkpoint format .* \(made by a different version"):
@@ -96,35 +180,43 @@ def test_checkpoint_round_trip_and_version_errors(tmp_path):
 
 def test_shipped_checkpoint_loads_and_opens_the_mouth_for_speech_only():
     from lipsync.generators import sync
-
-    path = ckpt_lib.default_checkpoint()
-    assert os.path.getsize(path) < 50e6
-    dims, models, _ = sync.load_models(path)
-    rest = np.zeros((20, 2), np.float32)
-    person = sync.Person(rest, models)
-    wav = speechlike(3.0)  # syllables for 2.4 s, then silence
-    mouths = sync.plan_mouths(person, wav, 25.0, 75)
     from lipsync.generators.sync_model import opening_of
 
-    opening = opening_of(mouths)
-    assert opening[:60].max() > opening[65:].max() + 0.05  # opens while speaking
-    silent = opening_of(sync.plan_mouths(person, np.zeros(48000, np.float32), 25.0, 75))
-    assert np.ptp(silent) < 1e-3
-    tail = opening[63:]  # after the last syllable the mouth settles to rest without flicker
-    assert np.all(np.diff(tail) <= 0.005)  # half a pixel on a face with 100 px between the eyes
-    assert tail[-1] - silent[0] < 0.3 * (opening[:60].max() - silent[0])
+    path = ckpt_lib.default_checkpoint()
+    assert os.path.getsize(path) < 10e6
+    _, models, _ = sync.load_models(path)
+    person = sync.Person(np.zeros((20, 2), np.float32), models, span=0.2)
+    wav = speechlike(3.0)  # syllables for 2.4 s, then silence
+    opening = opening_of(sync.plan_mouths(person, wav, 25.0, 75))
+    assert opening[:60].max() > opening[66:].max() + 0.08  # opens while speaking
+    syllables = opening[5:58]
+    assert np.corrcoef(syllables[:-1], syllables[1:])[0, 1] < 0.95 and np.ptp(syllables) > 0.05  # opens and closes
+    assert np.ptp(opening[66:]) < 1e-6  # rests after the last syllable
+    silent = opening_of(sync.plan_mouths(person, np.zeros(60 * 16000, np.float32), 25.0, 1500))
+    assert np.ptp(silent) < 1e-6 and abs(silent[0]) < 1e-6  # a minute of silence: the rest shape throughout
 
 
-def test_planning_in_blocks_equals_planning_at_once(monkeypatch):
+def test_the_mouth_rests_over_a_pause_inside_speech():
     from lipsync.generators import sync
+    from lipsync.generators.sync_model import opening_of
 
     _, models, _ = sync.load_models()
-    person = sync.Person(np.zeros((20, 2), np.float32), models, offset=3)
-    wav = speechlike(4.0, seed=3)
-    at_once = sync.plan_mouths(person, wav, 25.0, 100)
-    monkeypatch.setattr(sync, "PREDICT_BLOCK", 7)  # block edges inside syllables, and a short last block
-    # equal up to float rounding: TensorFlow's CPU kernels may sum in another order for another batch size
-    np.testing.assert_allclose(sync.plan_mouths(person, wav, 25.0, 100), at_once, rtol=0, atol=1e-6)
+    person = sync.Person(np.zeros((20, 2), np.float32), models, span=0.2)
+    speech = speechlike(2.5, seed=4)[:32000]  # 2 s of syllables
+    wav = np.concatenate([speech, np.zeros(8000, np.float32), speech])  # a 0.5 s pause at 2.0-2.5 s
+    opening = opening_of(sync.plan_mouths(person, wav, 25.0, 112))
+    inside = opening[int(2.0 * 25) + 3:int(2.5 * 25) - 3]  # the pause, less the closing and opening ramps
+    assert len(inside) >= 6 and opening.std() > 0.02
+    assert inside.std() <= 0.01 and inside.max() < 0.3 * opening.max()
+    weight = sync.quiet_weight(audio_mel(wav), (np.arange(112) + 0.5) / 25)
+    assert weight[:43].min() > 0.99  # the 0.25 s gaps between syllables are not pauses
+    assert weight[48:60].max() == 0.0  # the pause (1.75-2.5 s: the last syllable ends at 1.75 s)
+
+
+def audio_mel(wav):
+    from lipsync.io import audio
+
+    return audio.melspectrogram(wav)
 
 
 def test_target_landmarks_reach_the_planned_mouth(astro_points):
@@ -151,25 +243,38 @@ def talking_video(tmp_path, media):
     return out
 
 
-def test_personal_model_is_trained_once_then_reused(tmp_path, media, talking_video, cache_dir, monkeypatch, caplog):
+def test_personal_style_is_fitted_once_then_reused(tmp_path, media, talking_video, cache_dir, monkeypatch, caplog):
     from lipsync.generators import sync
     from lipsync.pipeline import lip_sync
 
     calls = []
-    real = sync.personalize
+    real = sync.fit_style
 
     def counting(*args, **kwargs):
-        calls.append(1)
-        return real(*args, **kwargs)
+        calls.append(real(*args, **kwargs))
+        return calls[-1]
 
-    monkeypatch.setattr(sync, "personalize", counting)
+    monkeypatch.setattr(sync, "fit_style", counting)
     for k in range(2):
         with caplog.at_level(logging.DEBUG, logger="lipsync"):
             lip_sync(video_path=talking_video, audio_path=media["short_wav"], outfile=str(tmp_path / f"o{k}.mp4"),
                      quiet=True)
-    assert len(calls) == 1
-    assert any("personal model from cache" in r.getMessage() for r in caplog.records)
+    assert len(calls) == 1 and calls[0].shape == (2, 20, 2)
+    assert any("personal style from cache" in r.getMessage() for r in caplog.records)
     assert len(os.listdir(cache_dir / "personal")) == 1
+
+
+def test_the_personal_style_is_one_map_for_every_frame():
+    from lipsync.generators import sync
+
+    rng = np.random.default_rng(0)
+    predicted = rng.normal(0, 1, (200, 20, 2)).astype(np.float32)
+    real = 1.4 * predicted[::-1] + 0.3  # the person's mouth: more spread, shifted, in another order
+    scale, shift = sync.fit_style(predicted, real)
+    np.testing.assert_allclose(scale, 1.4, atol=1e-3)
+    np.testing.assert_allclose(shift, 0.3, atol=1e-3)
+    wild = sync.fit_style(predicted, 50.0 * real)
+    assert wild[0].max() <= sync.STYLE_LIMITS[1]
 
 
 def test_personalize_on_without_own_speech_is_a_clear_error(tmp_path, media, cache_dir):
@@ -181,7 +286,7 @@ def test_personalize_on_without_own_speech_is_a_clear_error(tmp_path, media, cac
     assert not os.path.exists(tmp_path / "o.mp4")
 
 
-def test_training_writes_log_and_samples_and_resumes(tmp_path, talking_video, cache_dir):
+def test_training_writes_log_and_samples_and_resumes(tmp_path, media, talking_video, cache_dir):
     from lipsync.generators import train
 
     out = str(tmp_path / "m.npz")
@@ -192,7 +297,10 @@ def test_training_writes_log_and_samples_and_resumes(tmp_path, talking_video, ca
     ck = ckpt_lib.load(out)
     assert ck.optimiser[0]["step"] == 60 and ck.info["frames"] == 50
     rows = open(str(tmp_path / "m.log.csv")).read().split()
-    assert rows[0] == "member,step,loss" and [r.split(",")[1] for r in rows[1:]] == ["25", "50"]
+    assert rows[0] == "member,step,loss,seconds" and [r.split(",")[1] for r in rows[1:]] == ["25", "50"]
+    with pytest.raises(InputError, match="all are held out"):
+        train.train(data=[talking_video], holdout=["talking"], out=str(tmp_path / "h.npz"), steps=5, members=1,
+                    quiet=True)
 
 
 def test_train_script_without_videos_is_a_clear_error(tmp_path):

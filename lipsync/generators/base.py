@@ -115,7 +115,7 @@ class GeneratorSettings:
     checkpoint_path: Optional[str] = None  # weights; None: the generator's default
     device: str = "auto"  # where PyTorch runs (wav2lip)
     personalize: str = "auto"  # sync: "auto", "on" or "off"
-    personalize_seconds: float = 120.0  # sync: time budget of personalization
+    personalize_seconds: float = 120.0  # sync: personalization reads at most this much of the input's own sound
     use_cache: bool = True  # reuse and store per-input results (personal models)
 
 

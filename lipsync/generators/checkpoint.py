@@ -18,7 +18,7 @@ import numpy as np
 from ..errors import InputError, MissingBackendError
 from ..io.media import atomic_output
 
-FORMAT = "lipsync-sync-model/1"
+FORMAT = "lipsync-sync-model/2"
 DEFAULT_NAME = "sync_model.npz"
 
 
@@ -93,7 +93,7 @@ def build_models(ckpt: Checkpoint, path: str = "checkpoint") -> Tuple[object, li
     if set(ckpt.dims) != fields:
         raise InputError(f"{path}: model dimensions {sorted(ckpt.dims)} do not match this version's "
                          f"{sorted(fields)}; retrain with `lipsync-train`")
-    dims = ModelDimensions(**ckpt.dims)
+    dims = ModelDimensions(**{k: tuple(v) if isinstance(v, list) else v for k, v in ckpt.dims.items()})
     models = []
     for weights in ckpt.members:
         try:

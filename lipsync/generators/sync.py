@@ -1,20 +1,20 @@
-"""The default generator, `sync`: the TensorFlow sound-to-shape model plus the mesh renderer.
+"""The default generator, `sync`: the TensorFlow sound-to-mouth model plus the mesh renderer.
 
-Stage 1 (sound -> mouth shape): an ensemble of small TensorFlow networks
-(`lipsync.generators.sync_model`) predicts, for each output frame, the 20 mouth landmarks as a
-displacement from the person's rest shape in the canonical face frame. Their opening is
-averaged (in standard units) with the loudness envelope of the same sound, the most
-robust single cue when there is little training data (see MODEL_CARD.md for the figures).
+Stage 1 (sound -> mouth): the temporal network of `lipsync.generators.sync_model` plans the
+whole mouth (outer and inner lips) of every output frame from the sound alone, as a
+displacement from the person's rest shape in units of their opening range. The input
+footage sets only that rest shape and range; the timing and the shapes come from the sound.
+Over pauses of `MIN_PAUSE_S` or more the mouth rests.
 
-Personalisation: when the input video has its own speech, each network is fine-tuned on
-that person's (sound, mouth) pairs within a time budget, and the person's audio-to-mouth
-timing is measured on the same pairs (a clear, strong peak of their lag correlation is
-kept as the output's timing: the output moves the mouth the way this recording does).
-The result is cached per input, so the next run with new audio starts at once.
+Personalization: when the input video has its own speech, the model is run on it (at most
+`personalize_seconds` of it) and its output matched, coordinate by coordinate, to the mean and spread of the person's real
+mouth (their typical width, rounding and range). The map is the same for every frame, so it
+adapts the style and never the timing; the new mouth cannot follow the old one. It is
+cached per input.
 
-Stage 2 (mouth shape -> pixels): `lipsync.render.mesh.MeshRenderer` moves the lips and jaw
-to the predicted shape with a piecewise-affine mesh and fills the opened mouth with the
-person's own mouth interior; every pixel above mid-nose stays as it was.
+Stage 2 (mouth -> pixels): `lipsync.render.mesh.MeshRenderer` moves the lips and jaw to the
+planned shape with a piecewise-affine mesh and fills the opened mouth with the person's own
+mouth interior; every pixel above mid-nose stays as it was.
 """
 from __future__ import annotations
 
@@ -28,34 +28,27 @@ import numpy as np
 
 from .. import cache, smoothing
 from ..errors import InputError
-from ..eval import metrics
 from ..face.landmarks import JAW, MOUTH, face_down, mouth_opening
-from ..face.track import FaceTrack
 from ..io import audio as audio_lib
 from ..progress import Progress
 from ..render.mesh import MeshRenderer
 from . import checkpoint as ckpt_lib
-from . import geometry
+from . import geometry, visemes
 from .base import Generator, GeneratorSettings, MouthRenderer, Source, SoundToMouth
-from .features import feature_windows, has_speech, mouth_drive, normalise_mel
+from .features import has_speech, level_span, mouth_drive
 from .geometry import OPEN_BASIS, calibrate, target_points, uncross_lips
 
 log = logging.getLogger(__name__)
 
 MIN_PERSONAL_FRAMES = 50  # two seconds at 25 fps of the person speaking
-PERSONAL_STEPS = 150  # per ensemble member; a few seconds on two cores
-PERSONAL_LEARNING_RATE = 3e-4
-OFFSET_SEARCH = 10  # frames
-OFFSET_MIN_CONFIDENCE = 0.35  # peak minus median lag correlation
-OFFSET_MIN_CORR = 0.5
-# Lags of 1-2 frames are within the estimate's noise on a few seconds of speech: in-sync studio clips (GRID)
-# and retalk_1 (in sync over its whole length) measure -2..0 on their halves. Only larger ones are kept.
-OFFSET_MIN_FRAMES = 3
-SMOOTH_SIGMA = 0.8  # frames, on the predicted shapes
-PEAK_PERCENTILE = 97  # the clip's loud moments: opening 1 on the person's scale
-NETWORK_WEIGHT = 0.3  # share of the networks in the opening; the rest is the loudness envelope
-PREDICT_BLOCK = 1500  # video frames whose sound features are built and predicted at once
-SHAPE_WEIGHT = 0.3  # share of the model's lip shape against the frame's own (0, 0.15 and 0.5 measured: within noise or worse on lmd)
+STYLE_LIMITS = (0.67, 1.5)  # the personal map may scale a coordinate's spread by this much at most
+STYLE_VERSION = 2  # part of the personal cache key
+SMOOTH_SIGMA = 0.5  # frames, on the planned shapes
+MIN_PAUSE_S = 0.3  # quieter stretches at least this long are pauses: the mouth rests
+PAUSE_LEVEL = 0.2  # a step is quiet below this share of the way from the clip's pauses to its loud moments
+PAUSE_RAMP_S = 0.08  # the mouth closes (and opens again) over this long inside a pause
+ENVELOPE_WEIGHT = 0.5  # share of the loudness envelope in the opening
+ENVELOPE_PEAK = 0.85  # the opening (in units of the person's range) of the sound's loud moments
 
 
 @dataclasses.dataclass
@@ -63,16 +56,15 @@ class Person:
     """What the sync model knows about the face in the input."""
 
     rest: np.ndarray  # (20, 2) canonical mouth at rest
-    models: list  # SyncModel ensemble (personal or shipped)
-    span: Tuple[float, float] = (0.0, 0.22)  # the person's inner-lip opening at rest and wide open
-    offset: int = 0  # output frame i reads the sound around frame i + offset
+    models: list  # SyncModel ensemble
+    span: float = geometry.DEFAULT_SPAN  # the person's opening range (inter-ocular units): closed to wide open
+    style: Optional[np.ndarray] = None  # (2, 20, 2) personal scale and shift of the model's output
     personal: bool = False
 
 
 def load_models(path: Optional[str] = None):
     """(dims, models, path) of a checkpoint; loaded once per process while the file is unchanged
-    (a batch of jobs loads the weights once). The models are shared: callers copy before
-    changing them (as `personalize` does)."""
+    (a batch of jobs loads the weights once). The models are shared: callers must not change them."""
     path = path or ckpt_lib.default_checkpoint()
     return (*_load_models(path, cache.file_stamp(path)), path)
 
@@ -82,76 +74,72 @@ def _load_models(path: str, stamp) -> tuple:
     return ckpt_lib.build_models(ckpt_lib.load(path), path)  # a missing file raises: nothing is memoised
 
 
-def training_pairs(track: FaceTrack, mel: np.ndarray, fps: float, steps: int, offset: int = 0,
-                   rest: Optional[np.ndarray] = None) -> Tuple[np.ndarray, np.ndarray]:
-    """(features (n, steps, 80), displacements (n, 20, 2)) for the frames of `track` with a face.
-
-    track: the clip's face at `fps`; mel: the clip's own (80, m) log-mel.
-    """
-    opens = track.openings
-    mouths = geometry.canonical_mouths(track.landmarks)
-    if rest is None:
-        rest = geometry.rest_shape(mouths, opens)
-    x = feature_windows(normalise_mel(mel), fps, len(track), steps, offset)
-    ok = ~np.isnan(opens)
-    return x[ok], (mouths - rest)[ok]
+def model_mouths(models: list, wav: np.ndarray, mel: np.ndarray, times: np.ndarray) -> np.ndarray:
+    """The ensemble's mean output (len(times), 20, 2), in range units, for 16 kHz sound and its
+    raw (80, T) log-mel (the phones heard are recognised when a model reads them)."""
+    track = visemes.hear(wav, mel.shape[1]) if any(m.dims.visemes for m in models) else None
+    return np.mean([m.mouths(mel, times, track) for m in models], axis=0)
 
 
-def speech_offset(track: FaceTrack, mel: np.ndarray, fps: float) -> Tuple[int, float, float]:
-    """(offset kept, lag found, its confidence) between a clip's own sound and mouth.
-
-    The offset is kept only for a clear, strong alignment of at least OFFSET_MIN_FRAMES; otherwise 0.
-    """
-    drive = mouth_drive(np.zeros(0, np.float32), fps, len(track), mel=mel)
-    lag, corr, conf = metrics.best_lag(drive, track.openings, OFFSET_SEARCH)
-    if lag is None:
-        return 0, 0, 0.0
-    clear = conf >= OFFSET_MIN_CONFIDENCE and corr >= OFFSET_MIN_CORR and abs(lag) >= OFFSET_MIN_FRAMES
-    keep = lag if clear else 0
-    return keep, lag, conf
-
-
-def personalize(models: list, x: np.ndarray, y: np.ndarray, budget_s: float, progress: Progress = Progress()) -> list:
-    """Fine-tuned copies of `models` on one person's pairs, within `budget_s` seconds."""
-    from .sync_model import TrainConfig, Trainer
-
-    start = time.time()
-    tuned = []
-    total = PERSONAL_STEPS * len(models)
-    with progress.stage("personalizing", total, unit="step") as bar:
-        for k, model in enumerate(models):
-            copy = model.copy(seed=k)
-            trainer = Trainer(copy, TrainConfig(learning_rate=PERSONAL_LEARNING_RATE, seed=k))
-            share = (budget_s - (time.time() - start)) / (len(models) - k)
-            member_start = time.time()
-            for _ in trainer.run(x, y, PERSONAL_STEPS):
-                bar.update(1)
-                if time.time() - member_start > share:
-                    log.warning("personalization budget reached: member %d stopped at step %d", k, trainer.step)
-                    break
-            tuned.append(copy)
-    return tuned
+def quiet_weight(mel: np.ndarray, times: np.ndarray) -> np.ndarray:
+    """float32 (len(times),): 0 where the mouth rests (inside a pause of MIN_PAUSE_S or more, or
+    everywhere for a sound without speech), 1 where it speaks, ramping over PAUSE_RAMP_S."""
+    level = mel.mean(axis=0)
+    span = level_span(level)
+    if span is None:
+        return np.zeros(len(times), np.float32)
+    quiet = level < span[0] + PAUSE_LEVEL * (span[1] - span[0])
+    n, step_s = len(level), 1.0 / audio_lib.MEL_FRAMES_PER_SECOND
+    depth = np.zeros(n)  # how far (seconds) each step lies inside its pause; 0 outside pauses
+    for a, b in zip(*_runs(quiet)):
+        if (b - a) * step_s < MIN_PAUSE_S:
+            continue
+        k = np.arange(b - a)
+        from_start = np.inf if a == 0 else (k + 1) * step_s  # a sound that starts or ends quiet: no ramp there
+        from_end = np.inf if b == n else (b - a - k) * step_s
+        depth[a:b] = np.minimum(from_start, from_end)
+    weight = 1.0 - np.clip(depth / PAUSE_RAMP_S, 0.0, 1.0)
+    idx = np.clip(np.round(times * audio_lib.MEL_FRAMES_PER_SECOND).astype(int), 0, len(level) - 1)
+    out = weight[idx]
+    out[times * audio_lib.MEL_FRAMES_PER_SECOND >= len(level)] = 0.0  # past the sound's end
+    return out.astype(np.float32)
 
 
-def _personal_cache_path(video_path: str, checkpoint_path: str, fps: float, track: np.ndarray) -> str:
+def _runs(mask: np.ndarray) -> Tuple[np.ndarray, np.ndarray]:
+    """Starts and ends (exclusive) of the runs of True in a bool array."""
+    edges = np.flatnonzero(np.diff(np.concatenate([[0], mask.astype(np.int8), [0]])))
+    return edges[::2], edges[1::2]
+
+
+def fit_style(predicted: np.ndarray, real: np.ndarray) -> np.ndarray:
+    """(2, 20, 2) scale and shift that give the model's output on a person's own speech the mean
+    and spread of their real mouth (both (n, 20, 2) in range units, frames with a face)."""
+    p_mean, p_std = predicted.mean(0), predicted.std(0) + 1e-4
+    r_mean, r_std = real.mean(0), real.std(0)
+    scale = np.clip(r_std / p_std, *STYLE_LIMITS)
+    return np.stack([scale, r_mean - scale * p_mean]).astype(np.float32)
+
+
+def _personal_cache_path(video_path: str, checkpoint_path: str, fps: float, track: np.ndarray, seconds: float) -> str:
     return cache.entry_path("personal", cache.file_digest(video_path), cache.file_digest(checkpoint_path),
-                            f"{fps:.4f}", PERSONAL_STEPS, PERSONAL_LEARNING_RATE, track.tobytes())
+                            f"{fps:.4f}", STYLE_VERSION, track.tobytes(), f"{seconds:.3f}")
 
 
 def prepare_person(source: Source, settings: GeneratorSettings, progress: Progress = Progress()) -> Person:
-    """The rest shape, the (personal) models and the timing for the face in the input."""
+    """The rest shape, the opening range and (with the person's own speech) the personal style."""
+    from .train import targets
+
     mode, track = settings.personalize, source.smooth.landmarks
-    dims, models, checkpoint_path = load_models(settings.checkpoint_path)
+    _, models, checkpoint_path = load_models(settings.checkpoint_path)
     calibration = calibrate(source.track.openings)
-    span = (calibration.rest, calibration.peak)
     opens = source.smooth.openings
     valid = ~np.isnan(opens)
     if source.is_image or valid.sum() < 25:  # too few frames to know the rest shape: close this frame's mouth
         first = track[np.flatnonzero(valid)[0]]
-        rest = geometry.to_canonical(target_points(first, span[0]))
+        rest = geometry.to_canonical(target_points(first, calibration.rest))
     else:
         rest = geometry.rest_shape(geometry.canonical_mouths(track), opens)
-    person = Person(rest, models, span)
+    person = Person(rest, models, calibration.peak - calibration.rest)
     if mode == "off":
         return person
     reason = None
@@ -163,7 +151,8 @@ def prepare_person(source: Source, settings: GeneratorSettings, progress: Progre
         reason = f"only {int(valid.sum())} frames with a face (needs {MIN_PERSONAL_FRAMES})"
     mel = None
     if reason is None:
-        mel = audio_lib.melspectrogram(audio_lib.load_audio(source.path))
+        own = audio_lib.load_audio(source.path)[:int(settings.personalize_seconds * audio_lib.SAMPLE_RATE)]
+        mel = audio_lib.melspectrogram(own)
         if not has_speech(mel):
             reason = "its sound has no speech"
     if reason is not None:
@@ -171,24 +160,25 @@ def prepare_person(source: Source, settings: GeneratorSettings, progress: Progre
             raise InputError(f"{source.path}: cannot personalize: {reason}")
         log.debug("not personalizing: %s", reason)
         return person
-    path = _personal_cache_path(source.path, checkpoint_path, source.fps, track) if settings.use_cache else None
+    path = _personal_cache_path(source.path, checkpoint_path, source.fps, track, settings.personalize_seconds) \
+        if settings.use_cache else None
     arrays = cache.load(path) if path else None
-    if arrays is not None:
-        try:
-            ck = ckpt_lib.from_arrays(arrays, path)
-            _, tuned = ckpt_lib.build_models(ck, path)
-            log.debug("personal model from cache %s", path)
-            return Person(rest, tuned, span, int(ck.info.get("offset", 0)), True)
-        except Exception as exc:  # a stale or damaged cache entry is rebuilt
-            log.warning("ignoring personal cache %s: %s", path, exc)
-    offset, lag, conf = speech_offset(source.smooth, mel, source.fps)
-    log.debug("own audio-to-mouth lag %s frames (confidence %.2f): timing offset %d", lag, conf, offset)
-    x, y = training_pairs(source.smooth, mel, source.fps, dims.window_steps, offset, rest)
-    tuned = personalize(models, x, y, settings.personalize_seconds, progress)
+    if arrays is not None and arrays.get("style", np.zeros(0)).shape == (2, geometry.N_MOUTH, 2):
+        log.debug("personal style from cache %s", path)
+        return dataclasses.replace(person, style=arrays["style"], personal=True)
+    start = time.time()
+    with progress.stage("personalizing", 1, unit="clip") as bar:
+        n = min(len(track), audio_lib.frame_count(len(own), source.fps))
+        times = (np.arange(n) + 0.5) / source.fps
+        speaking = (quiet_weight(mel, times) > 0.5) & valid[:n]
+        predicted = model_mouths(models, own, mel, times)[speaking]
+        real = targets(geometry.canonical_mouths(track[:n]))[speaking]
+        style = fit_style(predicted, real)
+        bar.update(1)
+    log.debug("personal style from %d frames in %.1f s", int(speaking.sum()), time.time() - start)
     if path:
-        ck = ckpt_lib.from_models(dims, tuned, {"offset": offset, "source": source.path})
-        cache.save(path, ckpt_lib.to_arrays(ck), compress=False)
-    return Person(rest, tuned, span, offset, True)
+        cache.save(path, {"style": style}, compress=False)
+    return dataclasses.replace(person, style=style, personal=True)
 
 
 class SyncShapes(SoundToMouth):
@@ -204,54 +194,35 @@ class SyncShapes(SoundToMouth):
 def plan_mouths(person: Person, wav: np.ndarray, fps: float, n_frames: int) -> np.ndarray:
     """Canonical mouth (n_frames, 20, 2) for every output frame, from the sound alone.
 
-    wav: float32 mono at 16 kHz (the sound to sync to). The networks' opening is measured
-    from their own silence (0) to the clip's loud moments (1), averaged with the loudness
-    envelope on the same scale, and mapped onto the person's own opening range; the
-    networks' lip shape (width, rounding) is kept.
+    wav: float32 mono at 16 kHz (the sound to sync to). The model's output (range units) goes
+    through the person's style map, rests over pauses, and is scaled to the person's range.
     """
     from .sync_model import opening_of
 
     mel = audio_lib.melspectrogram(wav)
-    dims = person.models[0].dims
-    norm = normalise_mel(mel)
-    disp = np.empty((n_frames, dims.n_points, 2), np.float32)
-    for first in range(0, n_frames, PREDICT_BLOCK):  # in blocks: memory stays flat for long sound
-        n = min(PREDICT_BLOCK, n_frames - first)
-        x = feature_windows(norm, fps, n, dims.window_steps, person.offset, start=first)
-        disp[first:first + n] = np.mean([m.predict(x) for m in person.models], axis=0)
-    silence = np.zeros((1, dims.window_steps, dims.n_mels), np.float32)
-    disp = smoothing.gaussian(disp, SMOOTH_SIGMA)
-    closed = float(opening_of(person.rest + np.mean([m.predict(silence) for m in person.models], axis=0))[0])
-    net_open = opening_of(person.rest + disp)
-    loud = float(np.percentile(net_open, PEAK_PERCENTILE))
-    net_unit = np.clip((net_open - closed) / max(loud - closed, 1e-3), 0.0, 1.2) if loud - closed > 0.01 else \
-        np.zeros(n_frames)
-    envelope = mouth_drive(wav, fps, n_frames + max(0, person.offset), mel=mel)
-    envelope = envelope[max(0, person.offset):][:n_frames] if person.offset >= 0 else \
-        np.concatenate([np.full(-person.offset, envelope[0]), envelope])[:n_frames]
-    unit = NETWORK_WEIGHT * net_unit + (1 - NETWORK_WEIGHT) * envelope
-    rest_open, peak_open = person.span
-    wanted = rest_open + (peak_open - rest_open) * unit
-    disp = disp + (wanted - net_open)[:, None, None] * OPEN_BASIS
-    return person.rest + disp
+    times = (np.arange(n_frames) + 0.5) / fps
+    disp = model_mouths(person.models, wav, mel, times)
+    if ENVELOPE_WEIGHT:  # the sound's loudness, a second opinion on the opening
+        opening = opening_of(disp)
+        wanted = (1 - ENVELOPE_WEIGHT) * opening + ENVELOPE_WEIGHT * ENVELOPE_PEAK * mouth_drive(wav, fps, n_frames, mel)
+        disp = disp + (wanted - opening)[:, None, None] * OPEN_BASIS
+    if person.style is not None:
+        disp = disp * person.style[0] + person.style[1]
+    disp = smoothing.gaussian(disp, SMOOTH_SIGMA) * quiet_weight(mel, times)[:, None, None]
+    return (person.rest + disp * person.span).astype(np.float32)
 
 
 def target_landmarks(points: np.ndarray, mouth: np.ndarray, rest: np.ndarray) -> np.ndarray:
-    """The frame's landmarks (68, 2) with the mouth moved to the canonical `mouth` (20, 2).
+    """The frame's landmarks (68, 2) with the mouth replaced by the canonical `mouth` (20, 2).
 
-    The wanted shape is placed where this frame's upper lip sits relative to the rest
-    shape (so head turns keep their place) and mixed with the frame's own lip shape
-    (`SHAPE_WEIGHT` of the model's); the opening is the model's. The jaw follows the
-    change in opening.
+    The planned mouth is placed where this frame's upper lip sits relative to the rest shape
+    (so head turns keep their place); its shape and opening are the plan's alone. The jaw
+    follows the change in opening.
     """
-    from .sync_model import opening_of
-
     own = geometry.to_canonical(points)
     shift = (own[geometry.UPPER_LIP_TOP] - rest[geometry.UPPER_LIP_TOP]).mean(0)
-    wanted = own + SHAPE_WEIGHT * (mouth + shift - own)
-    wanted = wanted + (opening_of(mouth) - opening_of(wanted)) * OPEN_BASIS
     out = points.copy()
-    out[MOUTH] = geometry.from_canonical(wanted, points)
+    out[MOUTH] = geometry.from_canonical(mouth + shift, points)
     out[JAW] = target_points(points, mouth_opening(out))[JAW]
     return uncross_lips(out, face_down(points))
 

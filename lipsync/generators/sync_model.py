@@ -1,21 +1,24 @@
-"""The sync model: a small TensorFlow network from sound to mouth shape.
+"""The sync model: a small temporal TensorFlow network from sound to the whole mouth.
 
-Input: for each video frame, a window of `window_steps` normalised log-mel steps centred
-on the frame (see `lipsync.generators.features.feature_windows`), float32 (B, window_steps, n_mels).
-Output: the frame's mouth as the displacement of its 20 landmarks from the person's rest
-shape in the canonical face frame (`lipsync.generators.geometry`), float32 (B, 20, 2) in inter-ocular
-units.
+Input: a clip's log-mel (`lipsync.io.audio.melspectrogram`, 80 steps per second)
+normalised per speaker (`SpeakerNorm`), float32 (B, T, n_mels). Two mel steps make one
+model step (`STEP_RATE`, 40 per second). Output: for every model step, the 20 mouth
+landmarks as a displacement from the person's rest shape in the canonical face frame
+(`lipsync.generators.geometry`), in units of the person's opening range (1 = from closed
+to their wide-open mouth), float32 (B, T // 2, 20, 2).
 
-The network is a stack of 1-D convolutions over time (the mel bands are the channels),
-then two dense layers: about 0.2 M parameters, a few milliseconds per hundred frames on a
-CPU. Its hyperparameters are a `ModelDimensions`, stored in every checkpoint and used to
-rebuild it. This module does no file I/O; see `lipsync.generators.checkpoint`.
+The network is causal with a fixed look-ahead: its output at step j is the mouth at step
+j - `lookahead` and reads the sound up to step j, so a stream can be planned with
+`lookahead / STEP_RATE` seconds of delay. Inside, residual blocks of dilated 1-D
+convolutions over time (the mel bands are the channels) see about 0.8 s of past sound.
+Hyperparameters are a `ModelDimensions`, stored in every checkpoint and used to rebuild
+it. This module does no file I/O; see `lipsync.generators.checkpoint`.
 """
 from __future__ import annotations
 
 import dataclasses
 import os
-from typing import Dict, Iterator, Optional
+from typing import Dict, Optional, Tuple
 
 import numpy as np
 
@@ -27,71 +30,145 @@ import tensorflow as tf  # noqa: E402
 tf.get_logger().setLevel("ERROR")  # no retracing notices: every ensemble member has its own graph
 
 from ..face.landmarks import INNER_LIP_GAPS, MOUTH  # noqa: E402
+from ..io.audio import MEL_FRAMES_PER_SECOND  # noqa: E402
 from .geometry import N_MOUTH  # noqa: E402
+from .visemes import N_VISEMES  # noqa: E402
 
-TARGET_SCALE = 10.0  # the network sees displacements x10 (inter-ocular units are small)
+MEL_PER_STEP = 2
+STEP_RATE = MEL_FRAMES_PER_SECOND / MEL_PER_STEP  # model steps per second
+NORM_PRIOR_STEPS = 200  # a stream's normalisation starts from the training data's statistics, worth 2.5 s
+MIN_STD = 0.05
+PREDICT_BLOCK = 6000  # model steps (150 s of sound) predicted at once
+
+_GAP_PAIRS = INNER_LIP_GAPS - MOUTH[0]  # the inner-lip pairs among the 20 mouth points
 
 
 @dataclasses.dataclass(frozen=True)
 class ModelDimensions:
     n_mels: int = 80
-    window_steps: int = 24  # mel steps (80 per second): 0.3 s of sound around each frame
+    cepstra: int = 20  # > 0: the network reads this many cepstral coefficients (a DCT of the bands), not the bands
+    visemes: int = N_VISEMES  # > 0: it also reads the phones heard, grouped into visemes (`visemes.py`)
     channels: int = 96
-    hidden: int = 128
-    level_steps: int = 7  # mel steps (+-0.04 s) whose level drives the opening path
-    dropout: float = 0.3
-    residual_penalty: float = 10.0
+    kernel: int = 3
+    dilations: Tuple[int, ...] = (1, 2, 4, 8, 1)
+    lookahead: int = 8  # model steps of sound after a frame's time that the model reads (8: 0.2 s)
+    dropout: float = 0.25
     n_points: int = N_MOUTH
+
+    @property
+    def receptive_steps(self) -> int:
+        """Model steps of past sound (including the current one) an output step depends on."""
+        return 1 + (self.kernel - 1) * sum(self.dilations)
+
+    @property
+    def lookahead_s(self) -> float:
+        return self.lookahead / STEP_RATE
 
 
 @dataclasses.dataclass(frozen=True)
 class TrainConfig:
-    learning_rate: float = 1e-3
-    batch_size: int = 64
+    learning_rate: float = 2e-3
+    batch_size: int = 16
+    chunk_steps: int = 128  # model steps per training sequence (3.2 s)
     weight_decay: float = 1e-4
-    opening_weight: float = 2.0  # extra weight on the inner-lip gaps, which the sync is judged by
-    mel_jitter: float = 0.15  # random per-example gain/offset on the normalised mel
+    opening_weight: float = 4.0  # extra weight on the inner-lip opening, which a viewer reads first
+    velocity_weight: float = 2.0  # weight of the frame-to-frame change (crisp closures, not a smeared mean)
     seed: int = 0
 
 
-_GAP_PAIRS = INNER_LIP_GAPS - MOUTH[0]  # the same pairs among the 20 mouth points
+class SpeakerNorm:
+    """Per-band mean and spread of a speaker's log-mel, subtracted and divided out.
+
+    Offline (`fit` on a whole clip) or on a stream (`update` chunk by chunk): the stream starts
+    from the training data's statistics (`prior`, worth NORM_PRIOR_STEPS mel steps) and moves
+    towards the speaker's own as their sound arrives. Silence (the floor of the normalised
+    log-mel) does not count, so long pauses do not pull the statistics down.
+    """
+
+    def __init__(self, prior_mean: np.ndarray, prior_std: np.ndarray, prior_steps: int = NORM_PRIOR_STEPS):
+        self.prior_mean, self.prior_std = prior_mean.astype(np.float64), prior_std.astype(np.float64)
+        self.n = float(prior_steps)
+        self.sum = self.prior_mean * self.n
+        self.sumsq = (self.prior_std ** 2 + self.prior_mean ** 2) * self.n
+
+    @staticmethod
+    def sounding(mel: np.ndarray) -> np.ndarray:
+        """bool (T,): mel steps that are not near-digital silence."""
+        return mel.mean(axis=0) > -3.5
+
+    def update(self, mel: np.ndarray) -> None:
+        """Adds the statistics of (n_mels, T) log-mel steps."""
+        m = mel[:, self.sounding(mel)].astype(np.float64)
+        self.n += m.shape[1]
+        self.sum += m.sum(axis=1)
+        self.sumsq += (m ** 2).sum(axis=1)
+
+    @property
+    def mean(self) -> np.ndarray:
+        return self.sum / self.n
+
+    @property
+    def std(self) -> np.ndarray:
+        return np.sqrt(np.maximum(self.sumsq / self.n - self.mean ** 2, MIN_STD ** 2))
+
+    def __call__(self, mel: np.ndarray) -> np.ndarray:
+        """(n_mels, T) log-mel -> float32 (T, n_mels) normalised, time first as the network reads it."""
+        return ((mel - self.mean[:, None]) / self.std[:, None]).T.astype(np.float32)
+
+    @staticmethod
+    def fit(mel: np.ndarray, prior_mean: np.ndarray, prior_std: np.ndarray) -> "SpeakerNorm":
+        """The normalisation of a whole clip (the prior only weighs in when it is short)."""
+        norm = SpeakerNorm(prior_mean, prior_std, prior_steps=10)
+        norm.update(mel)
+        return norm
+
+
+def dct_basis(n: int, k: int) -> np.ndarray:
+    """float32 (n, k): orthonormal DCT-II of n values, first k coefficients."""
+    i = np.arange(n)[:, None]
+    basis = np.cos(np.pi / n * (i + 0.5) * np.arange(k)[None, :]) * np.sqrt(2.0 / n)
+    basis[:, 0] /= np.sqrt(2.0)
+    return basis.astype(np.float32)
 
 
 def build_network(dims: ModelDimensions, seed: int = 0) -> tf.keras.Model:
-    """Two paths summed: the loudness of the frame's own moment of sound (the clip-normalised
-    mel level over +-`level_steps`//2 steps, clipped to [0, 1]) drives a learned mouth-opening
-    pattern, and a convolutional path over the whole window learns the rest (lip rounding,
-    spreading, closures before plosives)."""
+    """Causal residual stack: (B, T, n_mels + visemes) normalised log-mel (and viseme track) ->
+    (B, T // 2, n_points, 2)."""
     layers = tf.keras.layers
-    inp = layers.Input((dims.window_steps, dims.n_mels), name="mel")
-    centre = dims.window_steps // 2
-    lo = centre - dims.level_steps // 2
-    level = layers.Lambda(lambda m: tf.clip_by_value(tf.reduce_mean(m[:, lo:lo + dims.level_steps, :], axis=[1, 2]),
-                                                     0.0, 1.0)[:, None], name="level")(inp)
-    level_feats = layers.Concatenate()([level, layers.Lambda(tf.sqrt, name="level_sqrt")(level + 1e-6)])
-    direct = layers.Dense(dims.n_points * 2, name="level_to_shape")(level_feats)
-    x = layers.Conv1D(dims.channels, 3, padding="same", activation="relu")(inp)
-    x = layers.Conv1D(dims.channels, 3, strides=2, padding="same", activation="relu")(x)
-    x = layers.Conv1D(dims.channels, 3, strides=2, padding="same", activation="relu")(x)
-    x = layers.Flatten()(x)
-    x = layers.Dropout(dims.dropout, seed=seed)(x)
-    x = layers.Dense(dims.hidden, activation="relu")(x)
-    x = layers.Dropout(dims.dropout, seed=seed + 1)(x)
-    residual = layers.Dense(dims.n_points * 2, name="residual")(x)
-    # the residual pays for its size: the level path carries the sync, the residual the details
-    residual = layers.ActivityRegularization(l2=dims.residual_penalty, name="residual_penalty")(residual)
-    out = layers.Reshape((dims.n_points, 2))(layers.Add()([direct, residual]))
-    return tf.keras.Model(inp, out, name="sound_to_shape")
+    inp = layers.Input((None, dims.n_mels + dims.visemes), name="sound")
+    x, width = layers.Lambda(lambda m: m[..., :dims.n_mels], name="mel")(inp), dims.n_mels
+    if dims.cepstra:  # the spectral envelope without the voice's harmonics
+        basis = tf.constant(dct_basis(dims.n_mels, dims.cepstra))
+        x, width = layers.Lambda(lambda m: tf.matmul(m, basis), name="cepstra")(x), dims.cepstra
+    if dims.visemes:
+        x = layers.Concatenate()([x, layers.Lambda(lambda m: m[..., dims.n_mels:], name="visemes")(inp)])
+        width += dims.visemes
+    # two mel steps per model step: (B, T, width) -> (B, T/2, 2 width)
+    x = layers.Lambda(lambda m: tf.reshape(m[:, :tf.shape(m)[1] // MEL_PER_STEP * MEL_PER_STEP],
+                                           [tf.shape(m)[0], -1, width * MEL_PER_STEP]), name="pair_steps")(x)
+    x = layers.Conv1D(dims.channels, 1, activation="relu", name="project")(x)
+    for k, d in enumerate(dims.dilations):
+        h = layers.Conv1D(dims.channels, dims.kernel, dilation_rate=d, padding="causal", activation="relu",
+                          name=f"block{k}_conv")(x)
+        h = layers.Dropout(dims.dropout, seed=seed + k)(h)
+        h = layers.Conv1D(dims.channels, 1, name=f"block{k}_mix")(h)
+        x = layers.LayerNormalization(name=f"block{k}_norm")(layers.Add()([x, h]))
+    out = layers.Dense(dims.n_points * 2, name="mouth")(x)
+    out = layers.Reshape((-1, dims.n_points, 2))(out)
+    return tf.keras.Model(inp, out, name="sound_to_mouth")
 
 
 class SyncModel:
-    """The network plus what it needs to run and to be trained further."""
+    """The network, its dimensions and the training data's log-mel statistics (the prior of
+    `SpeakerNorm`)."""
 
     def __init__(self, dims: ModelDimensions, weights: Optional[Dict[str, np.ndarray]] = None, seed: int = 0):
         """`seed` fixes the initial weights (when `weights` is None) and the dropout masks of training."""
         self.dims = dims
         tf.keras.utils.set_random_seed(seed)  # keras draws initial weights from its global generator
         self.net = build_network(dims, seed)
+        self.mel_mean = np.zeros(dims.n_mels, np.float32)
+        self.mel_std = np.ones(dims.n_mels, np.float32)
         if weights is not None:
             self.set_weights(weights)
 
@@ -100,91 +177,144 @@ class SyncModel:
         return int(sum(np.prod(w.shape) for w in self.net.weights))
 
     def get_weights(self) -> Dict[str, np.ndarray]:
-        return {f"w{i:02d}": w.numpy() for i, w in enumerate(self.net.weights)}
+        out = {f"w{i:02d}": w.numpy() for i, w in enumerate(self.net.weights)}
+        out.update(mel_mean=self.mel_mean, mel_std=self.mel_std)
+        return out
 
     def set_weights(self, weights: Dict[str, np.ndarray]) -> None:
         mine = self.net.weights
-        if len(weights) != len(mine):
-            raise ValueError(f"expected {len(mine)} weight arrays, got {len(weights)}")
+        n = len([k for k in weights if k.startswith("w")])
+        if n != len(mine):
+            raise ValueError(f"expected {len(mine)} weight arrays, got {n}")
         for i, var in enumerate(mine):
             value = weights[f"w{i:02d}"]
             if tuple(value.shape) != tuple(var.shape):
                 raise ValueError(f"weight {i}: shape {value.shape}, expected {tuple(var.shape)}")
             var.assign(value)
+        self.mel_mean = np.asarray(weights["mel_mean"], np.float32)
+        self.mel_std = np.asarray(weights["mel_std"], np.float32)
 
     def copy(self, seed: int = 0) -> "SyncModel":
         return SyncModel(self.dims, self.get_weights(), seed)
 
-    def predict(self, features: np.ndarray, batch_size: int = 512) -> np.ndarray:
-        """features: float32 (n, window_steps, n_mels) -> mouth displacements float32 (n, 20, 2)."""
-        if len(features) == 0:
-            return np.zeros((0, self.dims.n_points, 2), np.float32)
-        out = [self._forward(tf.constant(features[i:i + batch_size])) for i in range(0, len(features), batch_size)]
-        return np.concatenate([o.numpy() for o in out]) / TARGET_SCALE
+    def norm(self, mel: Optional[np.ndarray] = None) -> SpeakerNorm:
+        """The speaker normalisation of a whole clip's (n_mels, T) log-mel, or (None) an empty one
+        for a stream."""
+        if mel is None:
+            return SpeakerNorm(self.mel_mean, self.mel_std)
+        return SpeakerNorm.fit(mel, self.mel_mean, self.mel_std)
+
+    def predict_steps(self, x: np.ndarray, block: int = PREDICT_BLOCK) -> np.ndarray:
+        """x: float32 (T, n_mels) normalised -> float32 (T // 2, n_points, 2), the raw causal output
+        (step j is the mouth at step j - lookahead). Long sound runs in blocks of `block` model
+        steps, each with the past its first output needs, so memory stays flat and the result
+        is the same."""
+        n = len(x) // MEL_PER_STEP
+        out = np.empty((n, self.dims.n_points, 2), np.float32)
+        past = self.dims.receptive_steps - 1
+        for first in range(0, n, block):
+            last = min(n, first + block)
+            start = max(0, first - past)
+            y = self._forward(tf.constant(x[None, start * MEL_PER_STEP:last * MEL_PER_STEP]))[0].numpy()
+            out[first:last] = y[first - start:]
+        return out
+
+    def inputs(self, mel: np.ndarray, visemes: Optional[np.ndarray] = None,
+               norm: Optional[SpeakerNorm] = None) -> np.ndarray:
+        """The network's input (T, n_mels + visemes) for a raw (n_mels, T) log-mel and its viseme
+        track (T, visemes), which the model needs when it reads visemes."""
+        x = (norm or self.norm(mel))(mel)
+        if self.dims.visemes:
+            if visemes is None or len(visemes) != len(x):
+                raise ValueError("this model reads the phones heard: give their viseme track, one row per mel step")
+            x = np.concatenate([x, visemes.astype(np.float32)], axis=1)
+        return x
+
+    def mouths(self, mel: np.ndarray, times: np.ndarray, visemes: Optional[np.ndarray] = None,
+               norm: Optional[SpeakerNorm] = None) -> np.ndarray:
+        """The mouth at each of `times` (seconds), float32 (len(times), n_points, 2), from the whole
+        (n_mels, T) raw log-mel `mel` (and its viseme track); sound past its end reads as silence."""
+        x = self.inputs(mel, visemes, norm)
+        pad = np.repeat(self.silence(x)[None], MEL_PER_STEP * (self.dims.lookahead + 2), axis=0)
+        out = self.predict_steps(np.concatenate([x, pad]))
+        return sample_steps(out, times, self.dims.lookahead)
+
+    def silence(self, x: np.ndarray) -> np.ndarray:
+        """The input row (n_mels + visemes,) that reads as silence, for inputs `x` of one clip."""
+        row = np.full(x.shape[1], 0.0, np.float32)
+        row[:self.dims.n_mels] = x[:, :self.dims.n_mels].min(axis=0) if len(x) else -3.0
+        if self.dims.visemes:
+            row[self.dims.n_mels] = 1.0
+        return row
 
     @tf.function(reduce_retracing=True)
     def _forward(self, x):
         return self.net(x, training=False)
 
 
+def sample_steps(out: np.ndarray, times: np.ndarray, lookahead: int) -> np.ndarray:
+    """Linear interpolation of causal model output (S, ...) at `times` (seconds)."""
+    pos = np.clip(np.asarray(times, np.float64) * STEP_RATE + lookahead, 0, len(out) - 1)
+    lo = np.floor(pos).astype(int)
+    hi = np.minimum(lo + 1, len(out) - 1)
+    w = (pos - lo).reshape((-1,) + (1,) * (out.ndim - 1))
+    return ((1 - w) * out[lo] + w * out[hi]).astype(np.float32)
+
+
 def opening_of(mouths: np.ndarray) -> np.ndarray:
-    """Mean inner-lip gap of (..., 20, 2) mouth points (canonical units: inter-ocular)."""
+    """Mean inner-lip gap of (..., 20, 2) mouth points (the units of the points)."""
     gaps = mouths[..., _GAP_PAIRS[:, 1], :] - mouths[..., _GAP_PAIRS[:, 0], :]
     return np.linalg.norm(gaps, axis=-1).mean(-1)
 
 
 class Trainer:
-    """Adam steps on (features, displacement) pairs; `state()`/`load_state()` make it resumable."""
+    """AdamW steps on batches of (normalised log-mel sequence, mouth per model step, mask);
+    `state()`/`load_state()` make it resumable."""
 
-    def __init__(self, model: SyncModel, config: TrainConfig = TrainConfig()):
+    def __init__(self, model: SyncModel, config: TrainConfig = TrainConfig(), total_steps: int = 0):
         self.model = model
         self.config = config
-        self.optimizer = tf.keras.optimizers.AdamW(config.learning_rate, weight_decay=config.weight_decay)
+        rate = config.learning_rate
+        if total_steps:
+            rate = tf.keras.optimizers.schedules.CosineDecay(config.learning_rate, total_steps, alpha=0.05)
+        self.optimizer = tf.keras.optimizers.AdamW(rate, weight_decay=config.weight_decay, clipnorm=1.0)
         self.optimizer.build(model.net.trainable_variables)
         self.step = 0
-        self.rng = np.random.default_rng(config.seed)
         self._train_step = tf.function(self._step_fn, reduce_retracing=True)
+        self._eval_step = tf.function(self._loss, reduce_retracing=True)
 
-    def _step_fn(self, x, y, w):
+    def _loss(self, x, y, mask, training=False):
+        """x (B, T, n_mels), y (B, S, n_points, 2), mask (B, S): S = T // 2 steps, y already shifted
+        by the look-ahead (y[:, j] is the mouth at step j - lookahead)."""
+        pred = self.model.net(x, training=training)
+        m = mask[..., None, None]
+        denom = tf.reduce_sum(mask) + 1.0
+        point = tf.reduce_sum(m * tf.square(pred - y)) / denom / (self.model.dims.n_points * 2)
+
+        def gap(p):
+            return tf.reduce_mean(tf.gather(p, _GAP_PAIRS[:, 1], axis=2)[..., 1]
+                                  - tf.gather(p, _GAP_PAIRS[:, 0], axis=2)[..., 1], axis=2)
+
+        opening = tf.reduce_sum(mask * tf.square(gap(pred) - gap(y))) / denom
+        both = mask[:, 1:] * mask[:, :-1]
+        dv = (pred[:, 1:] - pred[:, :-1]) - (y[:, 1:] - y[:, :-1])
+        velocity = tf.reduce_sum(both[..., None, None] * tf.square(dv)) / (tf.reduce_sum(both) + 1.0) \
+            / (self.model.dims.n_points * 2)
+        return point + self.config.opening_weight * opening + self.config.velocity_weight * velocity
+
+    def _step_fn(self, x, y, mask):
         with tf.GradientTape() as tape:
-            pred = self.model.net(x, training=True)
-            err = tf.reduce_mean(tf.square(pred - y), axis=[1, 2])
-            up = tf.gather(pred, _GAP_PAIRS[:, 0], axis=1)
-            low = tf.gather(pred, _GAP_PAIRS[:, 1], axis=1)
-            gap = tf.reduce_mean(low[..., 1] - up[..., 1], axis=1)
-            gap_true = tf.reduce_mean(tf.gather(y, _GAP_PAIRS[:, 1], axis=1)[..., 1]
-                                      - tf.gather(y, _GAP_PAIRS[:, 0], axis=1)[..., 1], axis=1)
-            loss = tf.reduce_sum(w * (err + self.config.opening_weight * tf.square(gap - gap_true))) / tf.reduce_sum(w)
-            if self.model.net.losses:
-                loss += tf.add_n(self.model.net.losses) / tf.cast(tf.shape(x)[0], tf.float32)
+            loss = self._loss(x, y, mask, training=True)
         grads = tape.gradient(loss, self.model.net.trainable_variables)
         self.optimizer.apply_gradients(zip(grads, self.model.net.trainable_variables))
         return loss
 
-    def batches(self, x: np.ndarray, y: np.ndarray, weight: np.ndarray) -> Iterator[tuple]:
-        """Endless shuffled batches with a random level jitter on the sound features."""
-        n = len(x)
-        size = min(self.config.batch_size, n)
-        while True:
-            order = self.rng.permutation(n)
-            for i in range(0, n - size + 1, size):
-                idx = order[i:i + size]
-                jitter = self.config.mel_jitter
-                gain = 1.0 + self.rng.uniform(-jitter, jitter, (size, 1, 1))
-                offset = self.rng.uniform(-jitter, jitter, (size, 1, 1))
-                xb = (x[idx] * gain + offset).astype(np.float32)
-                yield xb, (y[idx] * TARGET_SCALE).astype(np.float32), weight[idx].astype(np.float32)
+    def train_step(self, x: np.ndarray, y: np.ndarray, mask: np.ndarray) -> float:
+        self.step += 1
+        return float(self._train_step(tf.constant(x), tf.constant(y), tf.constant(mask)))
 
-    def run(self, x: np.ndarray, y: np.ndarray, steps: int, weight: Optional[np.ndarray] = None) -> Iterator[float]:
-        """Trains `steps` steps on x (n, window_steps, n_mels), y (n, 20, 2); yields each step's loss."""
-        if weight is None:
-            weight = np.ones(len(x), np.float32)
-        batches = self.batches(x, y, weight)
-        for _ in range(steps):
-            xb, yb, wb = next(batches)
-            loss = float(self._train_step(tf.constant(xb), tf.constant(yb), tf.constant(wb)))
-            self.step += 1
-            yield loss
+    def loss(self, x: np.ndarray, y: np.ndarray, mask: np.ndarray) -> float:
+        return float(self._eval_step(tf.constant(x), tf.constant(y), tf.constant(mask)))
 
     def state(self) -> Dict[str, np.ndarray]:
         out = {f"opt{i:03d}": v.numpy() for i, v in enumerate(self.optimizer.variables)}
@@ -192,10 +322,9 @@ class Trainer:
         return out
 
     def load_state(self, state: Dict[str, np.ndarray]) -> None:
-        variables = self.optimizer.variables
-        for i, v in enumerate(variables):
+        for i, v in enumerate(self.optimizer.variables):
             key = f"opt{i:03d}"
             if key in state:
                 v.assign(state[key])
         self.step = int(state.get("step", 0))
-        self.rng = np.random.default_rng(self.config.seed + self.step)
+
