@@ -160,7 +160,7 @@ def test_reference_at_another_frame_rate_is_resampled_with_a_warning(talking, tm
     with caplog.at_level("WARNING", logger="lipsync"):
         r = evaluation.evaluate(video=talking["video"], reference=other, speaking=False, phones=False, quiet=True)
     assert "frame rate 30 differs from the result's 25" in caplog.text
-    assert r["mouth_corr"] > 0.95 and r["offset_frames"] == 0  # the same mouth, frame for frame
+    assert r["mouth_corr"] > 0.9 and r["offset_frames"] == 0  # the same mouth, frame for frame
 
 
 def test_cli_writes_json(talking, tmp_path):

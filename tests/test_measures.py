@@ -70,7 +70,8 @@ def test_phones_are_recognised_in_speech(tmp_path):
         out = str(tmp_path / name)
         tts.synthesize(text, out)
         heard = phones.recognise(audio_lib.load_audio(out))
-        assert all(0 <= s < e for _, s, e in heard) and heard[-1][2] <= len(audio_lib.load_audio(out)) / 16000 + 0.05
+        # on the sound's clock (the last segment may run into pocketsphinx's final, padded analysis window)
+        assert all(0 <= s < e for _, s, e in heard) and heard[-1][2] <= len(audio_lib.load_audio(out)) / 16000 + 0.1
         return sum(p in phones.BILABIALS for p, _, _ in heard)
 
     many = bilabials("Bob bought a map. Mum paid for maple syrup.", "bob.wav")  # nine

@@ -112,9 +112,6 @@ def test_the_model_reads_cepstra_and_the_visemes_heard():
     other = track.copy()
     other[40:60] = visemes.viseme_track([("UW", 0.0, 1.0)], 20)  # "oo" instead of "aa" at 0.5-0.75 s
     assert np.abs(model.mouths(mel, times, track) - model.mouths(mel, times, other)).max() > 1e-4
-    shifted = visemes.shift_track(track, 10)
-    np.testing.assert_array_equal(shifted[:110], track[10:])
-    assert np.all(shifted[110:, 0] == 1)
 
 
 def test_prediction_in_blocks_equals_prediction_at_once():

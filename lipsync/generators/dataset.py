@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import os
 from typing import Optional
 
 import numpy as np
@@ -89,8 +90,6 @@ def shift_sound(mel: np.ndarray, seconds: float) -> np.ndarray:
 def read_clip(path: str, quiet: bool = True, use_cache: bool = True) -> Optional[ClipData]:
     """The clip's sound and mouth (as recorded; `ClipData.in_sync()` puts them in sync), or None
     when it lacks a sound, a face or speech."""
-    import os
-
     from ..eval import asd, avsync
     from ..eval.phones import recognise
     from ..face.track import TrackSettings, track_media

@@ -8,7 +8,7 @@ languages get their nearest English phones.
 """
 from __future__ import annotations
 
-from typing import List, Sequence, Tuple
+from typing import Sequence, Tuple
 
 import numpy as np
 
@@ -51,20 +51,3 @@ def hear(wav: np.ndarray, n_steps: int) -> np.ndarray:
 
     return viseme_track(recognise(wav), n_steps)
 
-
-def shift_track(track: np.ndarray, steps: int) -> np.ndarray:
-    """A viseme track moved `steps` earlier (negative: later), silence moving in."""
-    if steps == 0:
-        return track
-    out = np.zeros_like(track)
-    out[:, 0] = 1.0
-    if steps > 0:
-        out[:len(track) - steps] = track[steps:]
-    else:
-        out[-steps:] = track[:steps]
-    return out
-
-
-def phones_of(segments: List[list]) -> List[Tuple[str, float, float]]:
-    """Segments as stored (lists) back to tuples."""
-    return [(str(p), float(a), float(b)) for p, a, b in segments]
