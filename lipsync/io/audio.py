@@ -54,9 +54,9 @@ def stream_starts(path: str) -> Tuple[Optional[float], Optional[float]]:
 def load_audio(path: str, sr: int = SAMPLE_RATE) -> np.ndarray:
     """Decode the first sound stream of any audio or video file.
 
-    Returns a float32 array of shape (n_samples,), mono, at `sr` Hz, in [-1, 1], on the file's
-    clock: sample 0 is the file's time 0, as a player plays it, so a sound stream that starts
-    late is preceded by silence. (VideoReader puts frames on the same clock: a picture that
+    Returns a float32 array of shape (n_samples,), mono, at `sr` Hz, in [-1, 1]. For a file
+    with a picture it is on the file's clock: sample 0 is the file's time 0, as a player plays
+    it, so a sound stream that starts late is preceded by silence. (VideoReader puts frames on the same clock: a picture that
     starts late begins with copies of its first frame.)
     Raises InputError when the file is missing, has no sound, or the sound is empty.
     """
@@ -76,8 +76,12 @@ def load_audio(path: str, sr: int = SAMPLE_RATE) -> np.ndarray:
 
 
 def _on_file_clock(wav: np.ndarray, path: str, sr: int) -> np.ndarray:
-    """`wav` preceded by silence for as long as its stream starts after the file's time 0."""
-    _, audio_start = stream_starts(path)
+    """`wav` preceded by silence for as long as its stream starts after the file's time 0, in a
+    file with a picture (a sound-only file has no other stream to keep in step with: its first
+    sample is its start)."""
+    video_start, audio_start = stream_starts(path)
+    if video_start is None:
+        return wav
     shift = int(round((audio_start or 0.0) * sr))
     if shift < sr // 1000:  # under a millisecond: rounding
         return wav
