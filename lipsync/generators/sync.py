@@ -154,7 +154,6 @@ def prepare_person(source: Source, settings: GeneratorSettings, progress: Progre
         reason = "the video has no sound track"
     elif valid.sum() < MIN_PERSONAL_FRAMES:
         reason = f"only {int(valid.sum())} frames with a face (needs {MIN_PERSONAL_FRAMES})"
-    mel = None
     if reason is None:
         own = audio_lib.load_audio(source.path)[:int(settings.personalize_seconds * audio_lib.SAMPLE_RATE)]
         mel = audio_lib.melspectrogram(own)

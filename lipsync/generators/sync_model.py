@@ -252,13 +252,19 @@ class SyncModel:
         return self.net(x, training=False)
 
 
-def sample_steps(out: np.ndarray, times: np.ndarray, lookahead: int) -> np.ndarray:
-    """Linear interpolation of causal model output (S, ...) at `times` (seconds)."""
-    pos = np.clip(np.asarray(times, np.float64) * STEP_RATE + lookahead, 0, len(out) - 1)
+def interpolate(values: np.ndarray, pos: np.ndarray) -> np.ndarray:
+    """float32 (len(pos), ...): rows (n, ...) of `values` linearly interpolated at fractional
+    row positions `pos`, clipped to the first and last row."""
+    pos = np.clip(np.asarray(pos, np.float64), 0, len(values) - 1)
     lo = np.floor(pos).astype(int)
-    hi = np.minimum(lo + 1, len(out) - 1)
-    w = (pos - lo).reshape((-1,) + (1,) * (out.ndim - 1))
-    return ((1 - w) * out[lo] + w * out[hi]).astype(np.float32)
+    hi = np.minimum(lo + 1, len(values) - 1)
+    w = (pos - lo).reshape((-1,) + (1,) * (values.ndim - 1))
+    return ((1 - w) * values[lo] + w * values[hi]).astype(np.float32)
+
+
+def sample_steps(out: np.ndarray, times: np.ndarray, lookahead: int) -> np.ndarray:
+    """Causal model output (S, ...) at `times` (seconds): step j is the mouth at step j - lookahead."""
+    return interpolate(out, np.asarray(times, np.float64) * STEP_RATE + lookahead)
 
 
 def opening_of(mouths: np.ndarray) -> np.ndarray:

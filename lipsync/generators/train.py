@@ -90,17 +90,13 @@ def targets(mouths: np.ndarray) -> np.ndarray:
 def at_steps(frames: np.ndarray, fps: float, n_steps: int, tempo: float = 1.0) -> np.ndarray:
     """Per-frame values (n, ...) at model steps 0 .. n_steps - 1 of a sound played `tempo` times
     faster; NaN where a neighbouring frame is NaN or past the clip."""
-    from .sync_model import STEP_RATE
+    from .sync_model import STEP_RATE, interpolate
 
     t = (np.arange(n_steps) + 0.25) / STEP_RATE * tempo  # a model step's centre time in the original clip
     pos = t * fps - 0.5  # frame i shows time (i + 0.5) / fps
-    lo = np.floor(pos).astype(int)
-    w = (pos - lo).reshape((-1,) + (1,) * (frames.ndim - 1))
-    ok = (lo >= 0) & (lo + 1 < len(frames))
-    lo_c, hi_c = np.clip(lo, 0, len(frames) - 1), np.clip(lo + 1, 0, len(frames) - 1)
-    out = (1 - w) * frames[lo_c] + w * frames[hi_c]
-    out[~ok] = np.nan
-    return out.astype(np.float32)
+    out = interpolate(frames, pos)
+    out[(pos < 0) | (np.floor(pos) + 1 >= len(frames))] = np.nan
+    return out
 
 
 def augment_mel(mel: np.ndarray, rng: np.random.Generator, tempo: float, stretch: float,
