@@ -1,13 +1,16 @@
-"""Samples of the person's open mouth, collected while the face is tracked: the mesh
-renderer paints them into mouths it opens wider than the frame's own."""
+"""Samples of the person's own mouth, collected while the face is tracked: the most open
+mouths (the mesh renderer paints one into mouths it opens wider than any it has), and the
+mouth bank (the exemplar renderer brings, for every wanted shape, the person's own lower face
+in the closest shape)."""
 from __future__ import annotations
 
 import dataclasses
 from typing import Optional
 
+import cv2
 import numpy as np
 
-from .landmarks import INNER_LIP, MOUTH, mouth_opening
+from .landmarks import INNER_LIP, MOUTH, inter_ocular, mouth_opening
 
 
 @dataclasses.dataclass
@@ -49,3 +52,123 @@ class ExemplarPicker:
 
     def best(self) -> Optional[MouthExemplar]:
         return self.items[len(self.items) // 2] if self.items else None
+
+
+# The mouth bank: the person's own lower face in many mouth shapes, for the exemplar renderer.
+# Each sample is the lower face resampled into a pose-free patch (the canonical frame of
+# `lipsync.generators.geometry`: eye line horizontal, one unit = the inter-ocular distance), so
+# that any sample can be brought onto any frame of the same person.
+PATCH_BOX = (-0.85, 0.45, 0.85, 2.05)  # canonical x0, y0, x1, y1 of the patch: nose tip to below the chin
+PATCH_SCALE = (120, 200)  # patch pixels per inter-ocular unit: the face's own size, within these bounds
+BANK_SIZE = 240  # samples kept at most (about 25 MB of patches at the largest scale)
+BANK_PER_CELL = 3  # samples kept per cell of the shape grid
+BANK_CELL = (0.03, 0.05, 0.05)  # grid steps: inner-lip opening, mouth width, nose offset (yaw), in inter-ocular units
+BANK_JPEG_QUALITY = 95  # how patches are stored in the face-track cache
+FEATURE_POINTS = np.concatenate([MOUTH, np.arange(30, 36)])  # what a sample's shape and pose are compared on
+
+
+def canonical_matrix(points: np.ndarray, scale: float) -> np.ndarray:
+    """(2, 3) affine taking pixels of a frame with landmarks `points` (68, 2) to the pixels of
+    a patch at `scale` patch pixels per inter-ocular unit."""
+    from ..generators.geometry import frame_axes
+
+    origin, rot, iod = frame_axes(points)
+    linear = rot * (scale / iod)
+    shift = -linear @ origin - np.array(PATCH_BOX[:2]) * scale
+    return np.concatenate([linear, shift[:, None]], axis=1)
+
+
+def plausible(canonical: np.ndarray) -> bool:
+    """Is a canonical landmark set (68, 2) a believable face (not a failed fit)?"""
+    width = canonical[54, 0] - canonical[48, 0]
+    opening = float(np.mean(canonical[[67, 66, 65], 1] - canonical[[61, 62, 63], 1]))
+    centre = canonical[MOUTH].mean(0)
+    return 0.45 < width < 1.2 and -0.02 < opening < 0.7 and abs(centre[0]) < 0.3 and 0.7 < centre[1] < 1.5
+
+
+def features(canonical: np.ndarray) -> np.ndarray:
+    """float32 (26, 2): the mouth and the nose's lower points of a canonical landmark set, the
+    mouth relative to its upper lip (what the renderer matches a wanted shape against)."""
+    out = canonical[FEATURE_POINTS].astype(np.float32).copy()
+    out[:20] -= canonical[[50, 51, 52]].mean(0)
+    return out
+
+
+class MouthBank:
+    """Samples of one person's lower face (patches) with their landmarks in patch pixels.
+
+    Filled frame by frame while tracking (`offer`); which frames are kept does not depend on
+    the video's length: the shape space (opening x width x yaw) is cut into cells and each cell
+    keeps a random few of the frames that fall into it (reservoir sampling), at most BANK_SIZE.
+    """
+
+    def __init__(self, scale: float = 0.0, seed: int = 0):
+        self.scale = scale  # patch pixels per inter-ocular unit; set by the first face when 0
+        self.patches: list = []  # uint8 (h, w, 3) BGR
+        self.points: list = []  # float32 (68, 2) in patch pixels
+        self._cells: dict = {}  # cell -> [frames seen, sample indices]
+        self._rng = np.random.default_rng(seed)
+
+    def __len__(self) -> int:
+        return len(self.patches)
+
+    @property
+    def size(self) -> tuple:
+        """(width, height) of a patch."""
+        x0, y0, x1, y1 = PATCH_BOX
+        return int(round((x1 - x0) * self.scale)), int(round((y1 - y0) * self.scale))
+
+    def offer(self, frame: np.ndarray, points: Optional[np.ndarray]) -> None:
+        """Considers one tracked frame (BGR uint8) with its landmarks (68, 2) (None: no face)."""
+        if points is None:
+            return
+        iod = inter_ocular(points)
+        if iod < 16:
+            return
+        if not self.scale:
+            self.scale = float(np.clip(iod, *PATCH_SCALE))
+        matrix = canonical_matrix(points, self.scale)
+        local = points @ matrix[:, :2].T + matrix[:, 2]
+        canonical = local / self.scale + np.array(PATCH_BOX[:2])
+        if not plausible(canonical):
+            return
+        opening = float(np.mean(canonical[[67, 66, 65], 1] - canonical[[61, 62, 63], 1]))
+        cell = (int(opening // BANK_CELL[0]), int((canonical[54, 0] - canonical[48, 0]) // BANK_CELL[1]),
+                int((canonical[30, 0] - canonical[[0, 16], 0].mean()) // BANK_CELL[2]))
+        seen, members = self._cells.setdefault(cell, [0, []])
+        self._cells[cell][0] = seen = seen + 1
+        if len(members) < BANK_PER_CELL and len(self.patches) < BANK_SIZE:
+            members.append(len(self.patches))
+            self.patches.append(None)
+            self.points.append(None)
+            slot = members[-1]
+        elif len(members) and self._rng.random() < len(members) / seen:
+            slot = members[int(self._rng.integers(len(members)))]
+        else:
+            return
+        self.patches[slot] = cv2.warpAffine(frame, matrix, self.size, flags=cv2.INTER_LINEAR,
+                                            borderMode=cv2.BORDER_REPLICATE)
+        self.points[slot] = local.astype(np.float32)
+
+    def canonical(self) -> np.ndarray:
+        """float32 (k, 68, 2): every sample's landmarks in the canonical frame."""
+        return (np.asarray(self.points, np.float32).reshape(-1, 68, 2) / self.scale
+                + np.array(PATCH_BOX[:2], np.float32))
+
+    def to_arrays(self) -> dict:
+        blobs = [cv2.imencode(".jpg", p, [cv2.IMWRITE_JPEG_QUALITY, BANK_JPEG_QUALITY])[1].ravel() for p in self.patches]
+        return dict(bank_scale=np.float64(self.scale), bank_points=np.asarray(self.points, np.float32).reshape(-1, 68, 2),
+                    bank_lengths=np.array([len(b) for b in blobs], np.int64),
+                    bank_jpeg=np.concatenate(blobs) if blobs else np.zeros(0, np.uint8))
+
+    @staticmethod
+    def from_arrays(arrays: dict) -> "MouthBank":
+        bank = MouthBank(float(arrays["bank_scale"]))
+        ends = np.cumsum(arrays["bank_lengths"])
+        for end, length, points in zip(ends, arrays["bank_lengths"], arrays["bank_points"]):
+            patch = cv2.imdecode(arrays["bank_jpeg"][end - length:end], cv2.IMREAD_COLOR)
+            if patch is None or patch.shape[1::-1] != bank.size:
+                raise ValueError("a damaged mouth bank patch")
+            bank.patches.append(patch)
+            bank.points.append(points)
+        return bank

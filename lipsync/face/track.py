@@ -19,7 +19,7 @@ from .. import smoothing
 from ..errors import NoFaceError
 from ..progress import Progress
 from .detect import Box, Detector, make_detector
-from .exemplar import ExemplarPicker, MouthExemplar
+from .exemplar import ExemplarPicker, MouthBank, MouthExemplar
 from .landmarks import N_POINTS, STABLE, openings
 
 if TYPE_CHECKING:
@@ -27,7 +27,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-TRACK_VERSION = 2  # part of the cache key: bump when a track's content changes
+TRACK_VERSION = 3  # part of the cache key: bump when a track's content changes
 SMOOTH_SIGMA = 1.0  # frames: the temporal smoothing of landmarks before rendering
 
 
@@ -52,13 +52,15 @@ class FaceTrack:
     landmarks: float32 (n, 68, 2) in pixels, NaN rows where the frame has no face;
     boxes: float32 (n, 4) face boxes (left, top, right, bottom), NaN rows likewise;
     fps: frames per second of the track; exemplar: the person's open mouth, when one was
-    seen while tracking (the mesh renderer paints it into mouths it opens).
+    seen while tracking (the mesh renderer paints it into mouths it opens); bank: the
+    person's lower face in many mouth shapes (the exemplar renderer's material).
     """
 
     landmarks: np.ndarray
     boxes: np.ndarray
     fps: float
     exemplar: Optional[MouthExemplar] = None
+    bank: Optional[MouthBank] = None
 
     def __len__(self) -> int:
         return len(self.landmarks)
@@ -88,6 +90,8 @@ class FaceTrack:
         if self.exemplar is not None:
             arrays.update(exemplar_image=self.exemplar.image, exemplar_inner=self.exemplar.inner,
                           exemplar_opening=np.float32(self.exemplar.opening))
+        if self.bank is not None and len(self.bank):
+            arrays.update(self.bank.to_arrays())
         return arrays
 
     @staticmethod
@@ -100,7 +104,8 @@ class FaceTrack:
         if "exemplar_image" in arrays:
             exemplar = MouthExemplar(arrays["exemplar_image"], arrays["exemplar_inner"],
                                      float(arrays["exemplar_opening"]))
-        return FaceTrack(landmarks, boxes, float(arrays["fps"]), exemplar)
+        bank = MouthBank.from_arrays(arrays) if "bank_points" in arrays else None
+        return FaceTrack(landmarks, boxes, float(arrays["fps"]), exemplar, bank)
 
 
 def _iou(a: Box, b: Box) -> float:
@@ -217,18 +222,19 @@ def track_frames(frames: Iterable[np.ndarray], settings: TrackSettings, fps: flo
                  total: Optional[int] = None, progress: Progress = Progress()) -> FaceTrack:
     """The face track of an iterable of BGR frames (uint8 (H, W, 3)) at `fps`."""
     tracker = FaceTracker(settings)
-    picker = ExemplarPicker()
+    picker, bank = ExemplarPicker(), MouthBank()
     points_rows, box_rows = [], []
     with progress.stage("tracking face", total) as bar:
         for frame in frames:
             points = tracker(frame)
             picker.offer(frame, points)
+            bank.offer(frame, points)
             points_rows.append(points if points is not None else np.full((N_POINTS, 2), np.nan, np.float32))
             box_rows.append(tracker.box if points is not None else (np.nan,) * 4)
             bar.update(1)
     landmarks = np.stack(points_rows) if points_rows else np.zeros((0, N_POINTS, 2), np.float32)
     boxes = np.array(box_rows, np.float32).reshape(-1, 4)
-    return FaceTrack(landmarks, boxes, fps, picker.best())
+    return FaceTrack(landmarks, boxes, fps, picker.best(), bank)
 
 
 def cache_path(video_path: str, settings: TrackSettings, fps: float) -> str:

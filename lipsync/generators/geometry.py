@@ -38,7 +38,7 @@ OPEN_BASIS = np.stack([np.zeros(len(MOUTH)), MOVE[MOUTH]], axis=1).astype(np.flo
 EYE_CORNERS = np.array([36, 39, 42, 45])
 N_MOUTH = len(MOUTH)  # 20 landmarks -> 40 numbers
 UPPER_LIP_TOP = np.array([50, 51, 52]) - MOUTH[0]  # indices inside the 20 mouth points
-REST_PERCENTILE = 20  # frames at or below this opening count as closed
+REST_PERCENTILE = 20  # frames at or below this opening count as closed (the training targets' rest)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -118,10 +118,11 @@ def canonical_mouths(track: np.ndarray) -> np.ndarray:
     return out
 
 
-def rest_shape(mouths: np.ndarray, openings: np.ndarray) -> np.ndarray:
-    """Mean canonical mouth (20, 2) over the most closed frames (NaN frames ignored)."""
+def rest_shape(mouths: np.ndarray, openings: np.ndarray, percentile: float = REST_PERCENTILE) -> np.ndarray:
+    """Mean canonical mouth (20, 2) over the frames at or below the `percentile` of openings
+    (NaN frames ignored)."""
     ok = ~np.isnan(openings)
     if not ok.any():
         raise ValueError("no frame with a face")
-    limit = np.percentile(openings[ok], REST_PERCENTILE)
+    limit = np.percentile(openings[ok], percentile)
     return mouths[ok & (openings <= limit + 1e-9)].mean(0).astype(np.float32)

@@ -32,6 +32,27 @@ def synthetic_exemplar() -> MouthExemplar:
     return MouthExemplar(np.clip(img, 0, 255).astype(np.uint8), inner, 0.3)
 
 
+LOWER_FACE_MARGIN = 0.12  # inter-ocular units around the lower face (before and after the move) that may change
+
+
+def lower_face_mask(points: np.ndarray, shape: Sequence[int], margin: float) -> np.ndarray:
+    """float32 (h, w) weights: 1 over the lower face of one or more landmark sets ((68 k, 2),
+    pixels of the region), fading to 0 over `margin` pixels outside it."""
+    mask = np.zeros(shape[:2], np.uint8)
+    for p in points.reshape(-1, 68, 2):
+        outline = np.concatenate([p[JAW[2:15]], p[[35, 34, 33, 32, 31]]])
+        cv2.fillPoly(mask, [np.round(outline).astype(np.int32)], 1)
+    grow = max(1, int(round(margin)))
+    mask = cv2.dilate(mask, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * grow + 1, 2 * grow + 1)))
+    return cv2.GaussianBlur(mask.astype(np.float32), (0, 0), max(0.5, margin / 2))
+
+
+def blend(under: np.ndarray, over: np.ndarray, weight: np.ndarray) -> np.ndarray:
+    """uint8 image: `over` where weight (h, w) is 1, `under` where it is 0 (exactly), mixed between."""
+    out = under.astype(np.float32) + weight[..., None] * (over.astype(np.float32) - under)
+    return np.clip(out + 0.5, 0, 255).astype(np.uint8)
+
+
 def _piecewise_affine_map(src: np.ndarray, dst: np.ndarray, triangles: np.ndarray, x0: int, y0: int,
                           w: int, h: int) -> np.ndarray:
     """Backward map of a triangle-mesh warp over the (w, h) region at (x0, y0).
@@ -82,11 +103,24 @@ class MeshRenderer(MouthRenderer):
 
     def warp(self, frame: np.ndarray, points: np.ndarray, dst: np.ndarray) -> np.ndarray:
         """Moves the lower face so that landmarks `points` go to `dst` (both (68, 2)); a new frame."""
+        bent = self.bend(frame, points, dst)
+        if bent is None:
+            return frame
+        out, (x0, y0, x1, y1) = bent
+        out[y0:y1, x0:x1] = self._fill_mouth(out[y0:y1, x0:x1], mouth_opening(points), dst, x0, y0)
+        return out
+
+    def bend(self, frame: np.ndarray, points: np.ndarray, dst: np.ndarray):
+        """(new frame, (x0, y0, x1, y1) of the region that may have changed) with the lower face
+        moved from `points` to `dst`, or None when the face is too small to change.
+
+        Only the lower face and a margin around it change: a background edge beside the jaw
+        stays where it was.
+        """
         h, w = frame.shape[:2]
         iod = inter_ocular(points)
         if iod < 8:  # too small a face to change anything useful
-            return frame
-        opening = mouth_opening(dst)
+            return None
         down = face_down(points)
         # a mesh over the landmarks and a ring of fixed anchors around the lower face
         below = points[JAW[2:15]] + down * 0.9 * iod
@@ -101,20 +135,24 @@ class MeshRenderer(MouthRenderer):
         y0 = int(max(0, np.floor(points[NOSE_BRIDGE_LOW, 1] - top)))
         y1 = int(min(h, np.ceil(region[:, 1].max() + bottom + 1)))
         if x1 - x0 < 8 or y1 - y0 < 8:
-            return frame
+            return None
         lower = np.flatnonzero(mesh_src[:, 1] >= points[NOSE_BRIDGE_LOW, 1] - 1e-3)  # only the part of the face that moves
         triangles = lower[Delaunay(mesh_src[lower]).simplices]
         mapping = _piecewise_affine_map(mesh_src, mesh_dst, triangles, x0, y0, x1 - x0, y1 - y0)
         # where the mesh does not move, the map is the identity and remap copies pixels exactly
         roi = cv2.remap(frame, mapping[..., 0], mapping[..., 1], cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT)
+        keep = lower_face_mask(np.concatenate([points, dst]) - [x0, y0], (y1 - y0, x1 - x0), iod * LOWER_FACE_MARGIN)
+        if self.pads == (0, 0, 0, 0):  # asked-for extra margins: the whole region may change
+            roi = blend(frame[y0:y1, x0:x1], roi, keep)
         out = frame.copy()
-        out[y0:y1, x0:x1] = self._fill_mouth(roi, points, dst, opening, x0, y0)
-        return out
+        out[y0:y1, x0:x1] = roi
+        return out, (x0, y0, x1, y1)
 
-    def _fill_mouth(self, roi: np.ndarray, points: np.ndarray, dst: np.ndarray, opening: float,
-                    x0: int, y0: int) -> np.ndarray:
-        """Paints the person's mouth interior where the warp opened the lips further."""
-        amount = float(np.clip((opening - mouth_opening(points)) / 0.05, 0.0, 1.0))
+    def _fill_mouth(self, roi: np.ndarray, shown: float, dst: np.ndarray, x0: int, y0: int) -> np.ndarray:
+        """Paints the person's mouth interior where the lips `dst` open wider than the `shown`
+        opening (inter-ocular units) whose interior the pixels already hold."""
+        opening = mouth_opening(dst)
+        amount = float(np.clip((opening - shown) / 0.05, 0.0, 1.0))
         if amount <= 0.0 or opening < 0.03:
             return roi
         inner = (dst[INNER_LIP] - [x0, y0]).astype(np.float32)
