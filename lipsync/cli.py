@@ -83,6 +83,8 @@ def lip_sync_parser() -> argparse.ArgumentParser:
     p.add_argument("--pads", type=int, nargs=4, metavar=("TOP", "BOTTOM", "LEFT", "RIGHT"), default=[0, 0, 0, 0],
                    help="extra pixels around the region that may change")
     p.add_argument("--nosmooth", action="store_true", help="do not smooth face landmarks over time")
+    p.add_argument("--still", action="store_true",
+                   help="a photo keeps its head and eyes still (by default it blinks and moves slightly)")
     p.add_argument("--no_cache", action="store_true", help="track the face again instead of using the cached track")
     p.add_argument("--loop", default="pingpong", choices=LOOP_MODES,
                    help="how the video repeats when the sound is longer: back and forth, or from the start")
@@ -112,7 +114,7 @@ def _lip_sync(args: argparse.Namespace) -> int:
                    use_cache=not args.no_cache, loop=args.loop, crf=args.crf, voice=args.voice, rate=args.rate,
                    personalize=args.personalize, personalize_seconds=args.personalize_seconds,
                    checkpoint_path=args.checkpoint_path, device=args.device, batch_size=args.batch_size,
-                   quiet=args.quiet)
+                   still=args.still, quiet=args.quiet)
     check_options(model=args.model, loop=args.loop, crf=args.crf, fps=args.fps, batch_size=args.batch_size,
                   face_index=args.face_index, box=options["box"], pads=options["pads"], detector=args.detector,
                   personalize=args.personalize, personalize_seconds=args.personalize_seconds)

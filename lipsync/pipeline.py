@@ -26,6 +26,7 @@ from .generators.base import PERSONALIZE_MODES, Generator, GeneratorSettings, So
 from .io import audio as audio_lib
 from .io.media import DEFAULT_CRF, Colour, check_readable, probe
 from .progress import CancelCheck, Progress, ProgressCallback
+from .render.alive import AliveRenderer
 from .render.loop import LOOP_MODES, FrameSource, render_video
 from .render.paste import DEFAULT_PADS as WAV2LIP_PADS
 
@@ -137,7 +138,7 @@ def lip_sync(*, video_path: str, audio_path: Optional[str] = None, text: Optiona
              pads: Tuple[int, int, int, int] = (0, 0, 0, 0), nosmooth: bool = False, use_cache: bool = True,
              loop: str = "pingpong", crf: int = DEFAULT_CRF, voice: Optional[str] = None, rate: Optional[int] = None,
              personalize: str = "auto", personalize_seconds: float = 120.0, checkpoint_path: Optional[str] = None,
-             device: str = "auto", batch_size: int = 16, quiet: bool = False,
+             device: str = "auto", batch_size: int = 16, still: bool = False, quiet: bool = False,
              progress: Optional[ProgressCallback] = None, cancel: Optional[CancelCheck] = None) -> Result:
     """Makes the face in `video_path` (a video or a photo) speak `audio_path` (or `text`).
 
@@ -147,6 +148,7 @@ def lip_sync(*, video_path: str, audio_path: Optional[str] = None, text: Optiona
     sound-to-mouth model, personalized on the input's own speech per `personalize` ("auto",
     "on", "off") from at most `personalize_seconds` of its sound; "warp" is training-free; "wav2lip" runs the
     official Wav2Lip generator from `checkpoint_path` with PyTorch on `device`).
+    A photo comes alive (blinks, a slight head motion) unless `still`.
     `box` fixes the face box (left, top, right, bottom) instead of detecting it; `pads`
     (top, bottom, left, right) widens the region that may change. `progress(stage, done,
     total)` is told of each step; `cancel()` returning True stops the run (Cancelled).
@@ -183,19 +185,22 @@ def lip_sync(*, video_path: str, audio_path: Optional[str] = None, text: Optiona
         return _dub(generator, source, wav, sound=sound, outfile=outfile,
                     frames=lambda n_out: FrameSource(info, rate_out, spool=n_out > len(track)),
                     size=(info.width, info.height), colour=info.colour, loop=loop, crf=crf, batch_size=batch_size,
-                    progress=reporter, start=start)
+                    progress=reporter, start=start, alive=info.is_image and not still)
 
 
 def _dub(generator: Generator, source: Source, wav: np.ndarray, *, sound: str, outfile: str,
          frames: Callable[[int], ContextManager[Callable[[int], Optional[np.ndarray]]]], size: Tuple[int, int],
-         colour: Optional[Colour], loop: str, crf: int, batch_size: int, progress: Progress, start: float) -> Result:
+         colour: Optional[Colour], loop: str, crf: int, batch_size: int, progress: Progress, start: float,
+         alive: bool = False) -> Result:
     """The common end of both entry points: the generator's stages plan every output frame's
     mouth from `wav` and render them over the source. `frames(n_out)` opens the source frames
-    (a context giving frame i by index)."""
+    (a context giving frame i by index); `alive`: add blinks and head motion (a photo)."""
     require_faces(source.track, source.path)
     sound_stage, renderer = generator.stages(source, progress)
     n_out = audio_lib.frame_count(len(wav), source.fps)
     mouths = sound_stage.plan(wav, source.fps, n_out)
+    if alive:
+        renderer = AliveRenderer(renderer, source.fps, n_out / source.fps)
     with frames(n_out) as frame:
         without_face = render_video(outfile, frames=frame, faces=source.smooth.landmarks, mouths=mouths,
                                     renderer=renderer, size=size, fps=source.fps, sound=sound, loop=loop, crf=crf,

@@ -3,7 +3,7 @@
 A piecewise-affine mesh over the 68 landmarks and a ring of fixed anchors around the lower
 face is bent from the frame's landmarks to the wanted ones; the opened mouth is filled with
 the person's own mouth interior (teeth included) taken from the input frame where the mouth
-is most open, or, for a closed-mouth photo, a dark cavity with a hint of upper teeth. Only
+is most open, or, for a closed-mouth photo, an interior painted in the person's lip colours. Only
 pixels below mid-nose and inside the mesh change; everything else is copied exactly.
 """
 from __future__ import annotations
@@ -19,17 +19,37 @@ from ..face.landmarks import INNER_LIP, JAW, MOUTH, NOSE_BRIDGE_LOW, face_down, 
 from ..generators.base import MouthRenderer
 
 
-def synthetic_exemplar() -> MouthExemplar:
-    """A generic open mouth: dark cavity, tongue shade low, a band of upper teeth."""
-    h, w = 60, 100
-    img = np.zeros((h, w, 3), np.float32)
-    y = np.linspace(0, 1, h)[:, None]
-    img[:] = (np.array([30, 32, 70]) * (1 - 0.5 * np.abs(y - 0.55)))[:, None, :].reshape(h, 1, 3)
-    teeth = (y[:, 0] < 0.28)
-    img[teeth] = [200, 208, 215]
-    img = cv2.GaussianBlur(img, (0, 0), 1.5)
-    inner = np.array([[5, 30], [25, 8], [50, 5], [75, 8], [95, 30], [75, 52], [50, 55], [25, 52]], np.float32)
-    return MouthExemplar(np.clip(img, 0, 255).astype(np.uint8), inner, 0.3)
+TEETH_HEIGHT = 0.07  # inter-ocular units: how much of the upper teeth shows below the upper lip
+INTERIOR_BLUR = 0.018  # inter-ocular units (plus half a pixel): the painted interior's softness
+
+
+def painted_interior(shape, inner: np.ndarray, lips: np.ndarray, iod: float) -> np.ndarray:
+    """float32 (h, w, 3) BGR: a mouth interior painted in the person's own colours, for mouths
+    opened where no real open mouth was ever seen (a photo, a closed-mouth video).
+
+    inner: the inner lip (8, 2) in pixels of the region of `shape`; lips: the mean BGR colour of
+    the lips around it. A dark cavity shaded towards the corners and the back, the tongue
+    low in the middle, the upper teeth under the upper lip (greyer towards the corners), then
+    softened to a camera's sharpness.
+    """
+    h, w = shape[:2]
+    yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
+    left, right = inner[0], inner[4]
+    span = max(1.0, float(right[0] - left[0]))
+    u = np.clip((xx - left[0]) / span, 0.0, 1.0)  # across the mouth, corner to corner
+    side = np.abs(u - 0.5) * 2  # 0 in the middle, 1 at the corners
+    top = np.interp(xx, inner[[0, 1, 2, 3, 4], 0], inner[[0, 1, 2, 3, 4], 1])  # upper inner lip at each column
+    bottom = np.interp(xx, inner[[0, 7, 6, 5, 4], 0], inner[[0, 7, 6, 5, 4], 1])
+    v = np.clip((yy - top) / np.maximum(bottom - top, 1.0), 0.0, 1.0)  # down the opening
+    lips = np.asarray(lips, np.float32)
+    cavity = lips * (0.30 - 0.12 * side)[..., None]
+    tongue = np.clip((v - 0.55) / 0.45, 0, 1) * np.clip(1 - side * 1.3, 0, 1)
+    cavity = cavity + (lips * 0.55 - cavity) * (0.7 * tongue)[..., None]
+    teeth_colour = np.array([185.0, 192.0, 198.0]) * 0.55 + lips * 0.45  # in the mouth's shadow
+    teeth = ((yy - top) < TEETH_HEIGHT * iod) & (side < 0.8)
+    shade = (1.0 - 0.45 * side ** 2)[..., None]
+    out = np.where(teeth[..., None], teeth_colour * shade * 0.85, cavity)
+    return cv2.GaussianBlur(out.astype(np.float32), (0, 0), 0.5 + INTERIOR_BLUR * iod)
 
 
 LOWER_FACE_MARGIN = 0.12  # inter-ocular units around the lower face (before and after the move) that may change
@@ -95,7 +115,7 @@ class MeshRenderer(MouthRenderer):
     def __init__(self, place: Callable[[np.ndarray, np.ndarray], np.ndarray],
                  exemplar: Optional[MouthExemplar] = None, pads: Sequence[int] = (0, 0, 0, 0)):
         self.place = place
-        self.exemplar = exemplar if exemplar is not None else synthetic_exemplar()
+        self.exemplar = exemplar  # None: no open mouth was seen, the interior is painted
         self.pads = tuple(pads)  # extra margin (top, bottom, left, right) in pixels around the changed region
 
     def render(self, frames: Sequence[np.ndarray], faces: Sequence[np.ndarray], mouths) -> List[np.ndarray]:
@@ -156,26 +176,36 @@ class MeshRenderer(MouthRenderer):
         if amount <= 0.0 or opening < 0.03:
             return roi
         inner = (dst[INNER_LIP] - [x0, y0]).astype(np.float32)
-        ex = self.exemplar
-        matrix, _ = cv2.estimateAffine2D(ex.inner.astype(np.float32), inner, method=cv2.LMEDS)
-        if matrix is None:
-            return roi
         h, w = roi.shape[:2]
-        cavity = cv2.warpAffine(ex.image, matrix, (w, h), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
-        cavity = self._match_colour(cavity, roi, inner)
+        ring = self._lip_ring(roi.shape, inner)
+        if self.exemplar is None:
+            if ring.sum() < 10:
+                return roi
+            cavity = painted_interior(roi.shape, inner, roi[ring].mean(0), inter_ocular(dst))
+        else:
+            ex = self.exemplar
+            matrix, _ = cv2.estimateAffine2D(ex.inner.astype(np.float32), inner, method=cv2.LMEDS)
+            if matrix is None:
+                return roi
+            cavity = cv2.warpAffine(ex.image, matrix, (w, h), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+            cavity = self._match_colour(cavity, roi, ring)
         mask = np.zeros((h, w), np.float32)
         cv2.fillPoly(mask, [np.round(inner).astype(np.int32)], 1.0)
         mask = cv2.GaussianBlur(mask, (0, 0), 1.0) * amount
         return (roi * (1 - mask[..., None]) + cavity * mask[..., None]).astype(np.uint8)
 
     @staticmethod
-    def _match_colour(cavity: np.ndarray, roi: np.ndarray, inner: np.ndarray) -> np.ndarray:
-        """Scales the warped exemplar's colours so that its lips match this frame's lips."""
-        ring = np.zeros(roi.shape[:2], np.uint8)
+    def _lip_ring(shape, inner: np.ndarray) -> np.ndarray:
+        """bool (h, w): the band of lips around the inner lip (8, 2)."""
+        ring = np.zeros(shape[:2], np.uint8)
         centre = inner.mean(0)
         cv2.fillPoly(ring, [np.round(centre + (inner - centre) * 1.6).astype(np.int32)], 1)
         cv2.fillPoly(ring, [np.round(inner).astype(np.int32)], 0)
-        sel = ring.astype(bool)
+        return ring.astype(bool)
+
+    @staticmethod
+    def _match_colour(cavity: np.ndarray, roi: np.ndarray, sel: np.ndarray) -> np.ndarray:
+        """Scales the warped exemplar's colours so that its lips (the band `sel`) match this frame's."""
         if sel.sum() < 10:
             return cavity
         gain = (roi[sel].mean(0) + 1.0) / (cavity[sel].mean(0) + 1.0)
