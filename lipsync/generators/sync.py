@@ -13,9 +13,10 @@ and spread of the person's real mouth (their typical width, rounding and range).
 the same for every frame, so it adapts the style and never the timing; the new mouth cannot
 follow the old one. It is cached per input.
 
-Stage 2 (mouth -> pixels): `lipsync.render.mesh.MeshRenderer` moves the lips and jaw to the
-planned shape with a piecewise-affine mesh and fills the opened mouth with the person's own
-mouth interior; every pixel above mid-nose stays as it was.
+Stage 2 (mouth -> pixels): `lipsync.render.exemplar.ExemplarRenderer` draws every planned
+shape with the person's own lower face in the closest shape the input showed (the mouth bank
+collected while tracking), warped onto the planned landmarks; the jaw line follows; every
+pixel above mid-nose stays as it was.
 """
 from __future__ import annotations
 

@@ -74,13 +74,15 @@ def blend(under: np.ndarray, over: np.ndarray, weight: np.ndarray) -> np.ndarray
 
 
 def _piecewise_affine_map(src: np.ndarray, dst: np.ndarray, triangles: np.ndarray, x0: int, y0: int,
-                          w: int, h: int) -> np.ndarray:
+                          w: int, h: int, step: int = 2) -> np.ndarray:
     """Backward map of a triangle-mesh warp over the (w, h) region at (x0, y0).
 
     src, dst: (n, 2) mesh vertices before and after the warp; triangles: (m, 3) vertex
     indices. Returns float32 (h, w, 2): for each output pixel, where to sample the input.
     Pixels outside every triangle map to themselves. Collapsed triangles (a mouth
-    closing) are simply skipped; they cover no output pixel.
+    closing) are simply skipped; they cover no output pixel. The map is computed every
+    `step` pixels and interpolated in between (exact inside each triangle: the map is affine
+    there; within a pixel or two of a triangle's edge it is a blend of its two neighbours').
     """
     offset = np.array([x0, y0])
     d = dst[triangles] - offset  # (m, 3, 2)
@@ -90,17 +92,25 @@ def _piecewise_affine_map(src: np.ndarray, dst: np.ndarray, triangles: np.ndarra
     corners = np.concatenate([d[keep], np.ones((int(keep.sum()), 3, 1))], axis=2)
     affines = np.zeros((len(triangles), 3, 2), np.float32)
     affines[keep] = np.linalg.solve(corners, src[triangles[keep]] - offset)
-    label = np.full((h, w), -1, np.int32)
-    fixed_point = np.round(d * 16).astype(np.int32)
+    # the coarse grid: its point (i, j) sits at the centre of the step x step block it stands for,
+    # where cv2.resize puts it when it scales the grid back up by `step`; one more point on each
+    # side, so that the region's edges are interpolated, not clamped
+    pad = 1 if step > 1 else 0
+    ws, hs = -(-w // step) + 2 * pad, -(-h // step) + 2 * pad
+    first = (step - 1) / 2.0 - pad * step  # where grid point 0 sits
+    label = np.full((hs, ws), -1, np.int32)
+    fixed_point = np.round((d - first) / step * 16).astype(np.int32)
     for k in np.flatnonzero(keep):
         cv2.fillConvexPoly(label, fixed_point[k], int(k), lineType=cv2.LINE_8, shift=4)
-    yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
+    yy, xx = np.mgrid[0:hs, 0:ws].astype(np.float32) * step + first
     inside = label >= 0
     a = affines[label[inside]]
     out = np.stack([xx, yy], axis=-1)
     px, py = xx[inside], yy[inside]
     out[inside, 0] = a[:, 0, 0] * px + a[:, 1, 0] * py + a[:, 2, 0]
     out[inside, 1] = a[:, 0, 1] * px + a[:, 1, 1] * py + a[:, 2, 1]
+    if step > 1:
+        out = cv2.resize(out, (ws * step, hs * step), interpolation=cv2.INTER_LINEAR)[step:step + h, step:step + w]
     return out + offset.astype(np.float32)
 
 
