@@ -37,6 +37,16 @@ def test_bank_keeps_a_few_samples_per_shape_and_rejects_failed_fits(astro, monke
     for _ in range(20):
         bank.offer(image, points)
     assert len(bank) == bank_lib.BANK_PER_CELL  # one shape: a few samples, however long the video
+    import cv2
+
+    blurred = bank_lib.MouthBank()
+    for _ in range(bank_lib.BANK_PER_CELL):
+        blurred.offer(cv2.GaussianBlur(image, (0, 0), 2.0), points)
+    blurred.offer(image, points)  # a sharp frame of a full cell replaces its most blurred one
+    assert sorted(blurred.sharpness)[-1] > 2 * sorted(blurred.sharpness)[0]
+    before = list(blurred.sharpness)
+    blurred.offer(cv2.GaussianBlur(image, (0, 0), 3.0), points)  # a more blurred one is not kept
+    assert blurred.sharpness == before
     w, h = bank.size
     assert bank.patches[0].shape == (h, w, 3) and bank.scale >= bank_lib.PATCH_SCALE[0]
     mouth_px = (bank.points[0][54, 0] - bank.points[0][48, 0])

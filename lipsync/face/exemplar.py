@@ -86,6 +86,14 @@ def plausible(canonical: np.ndarray) -> bool:
     return 0.45 < width < 1.2 and -0.02 < opening < 0.7 and abs(centre[0]) < 0.3 and 0.7 < centre[1] < 1.5
 
 
+def mouth_sharpness(patch: np.ndarray, points: np.ndarray) -> float:
+    """Variance of the Laplacian over the mouth of a patch whose landmarks (68, 2) are `points`."""
+    (x0, y0), (x1, y1) = np.floor(points[MOUTH].min(0)).astype(int), np.ceil(points[MOUTH].max(0)).astype(int)
+    h, w = patch.shape[:2]
+    gray = cv2.cvtColor(patch[max(0, y0):min(h, y1 + 1), max(0, x0):min(w, x1 + 1)], cv2.COLOR_BGR2GRAY)
+    return float(cv2.Laplacian(gray, cv2.CV_32F).var()) if gray.size else 0.0
+
+
 def features(canonical: np.ndarray) -> np.ndarray:
     """float32 (26, 2): the mouth and the nose's lower points of a canonical landmark set, the
     mouth relative to its upper lip (what the renderer matches a wanted shape against)."""
@@ -97,17 +105,17 @@ def features(canonical: np.ndarray) -> np.ndarray:
 class MouthBank:
     """Samples of one person's lower face (patches) with their landmarks in patch pixels.
 
-    Filled frame by frame while tracking (`offer`); which frames are kept does not depend on
-    the video's length: the shape space (opening x width x yaw) is cut into cells and each cell
-    keeps a random few of the frames that fall into it (reservoir sampling), at most BANK_SIZE.
+    Filled frame by frame while tracking (`offer`); what is kept does not grow with the video's
+    length: the shape space (opening x width x yaw) is cut into cells and each cell keeps the
+    sharpest few of the frames that fall into it, at most BANK_SIZE in all.
     """
 
-    def __init__(self, scale: float = 0.0, seed: int = 0):
+    def __init__(self, scale: float = 0.0):
         self.scale = scale  # patch pixels per inter-ocular unit; set by the first face when 0
         self.patches: list = []  # uint8 (h, w, 3) BGR
         self.points: list = []  # float32 (68, 2) in patch pixels
-        self._cells: dict = {}  # cell -> [frames seen, sample indices]
-        self._rng = np.random.default_rng(seed)
+        self.sharpness: list = []  # of each sample's mouth (variance of the Laplacian)
+        self._cells: dict = {}  # cell -> sample indices
 
     def __len__(self) -> int:
         return len(self.patches)
@@ -135,20 +143,22 @@ class MouthBank:
         opening = float(np.mean(canonical[[67, 66, 65], 1] - canonical[[61, 62, 63], 1]))
         cell = (int(opening // BANK_CELL[0]), int((canonical[54, 0] - canonical[48, 0]) // BANK_CELL[1]),
                 int((canonical[30, 0] - canonical[[0, 16], 0].mean()) // BANK_CELL[2]))
-        seen, members = self._cells.setdefault(cell, [0, []])
-        self._cells[cell][0] = seen = seen + 1
+        members = self._cells.setdefault(cell, [])
         if len(members) < BANK_PER_CELL and len(self.patches) < BANK_SIZE:
-            members.append(len(self.patches))
-            self.patches.append(None)
-            self.points.append(None)
-            slot = members[-1]
-        elif len(members) and self._rng.random() < len(members) / seen:
-            slot = members[int(self._rng.integers(len(members)))]
+            slot = None
+        elif members:  # a full cell keeps its sharpest frames (motion blur makes a poor mouth)
+            slot = min(members, key=lambda k: self.sharpness[k])
         else:
             return
-        self.patches[slot] = cv2.warpAffine(frame, matrix, self.size, flags=cv2.INTER_LINEAR,
-                                            borderMode=cv2.BORDER_REPLICATE)
-        self.points[slot] = local.astype(np.float32)
+        patch = cv2.warpAffine(frame, matrix, self.size, flags=cv2.INTER_CUBIC, borderMode=cv2.BORDER_REPLICATE)
+        sharpness = mouth_sharpness(patch, local)
+        if slot is None:
+            members.append(len(self.patches))
+            self.patches.append(patch)
+            self.points.append(local.astype(np.float32))
+            self.sharpness.append(sharpness)
+        elif sharpness > self.sharpness[slot]:
+            self.patches[slot], self.points[slot], self.sharpness[slot] = patch, local.astype(np.float32), sharpness
 
     def canonical(self) -> np.ndarray:
         """float32 (k, 68, 2): every sample's landmarks in the canonical frame."""
@@ -171,4 +181,5 @@ class MouthBank:
                 raise ValueError("a damaged mouth bank patch")
             bank.patches.append(patch)
             bank.points.append(points)
+            bank.sharpness.append(mouth_sharpness(patch, points))
         return bank

@@ -27,7 +27,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-TRACK_VERSION = 3  # part of the cache key: bump when a track's content changes
+TRACK_VERSION = 4  # part of the cache key: bump when a track's content changes
 SMOOTH_SIGMA = 1.0  # frames: the temporal smoothing of landmarks before rendering
 
 

@@ -106,6 +106,9 @@ class ExemplarRenderer(MeshRenderer):
         iod = inter_ocular(points)
         local = dst - [x0, y0]
         patch, src = self.bank.patches[sample], self.bank.points[sample]
+        shrink = self.bank.scale / iod  # patch pixels per frame pixel
+        if shrink > 1.5:  # a small face: drawn from the finer patch, filtered first so that it does not alias
+            patch = cv2.GaussianBlur(patch, (0, 0), 0.4 * shrink)
         # the sample's mesh onto the wanted landmarks, and its patch's frame (corners) onto this pose
         matrix = canonical_matrix(points, self.bank.scale)
         pw, ph = self.bank.size
