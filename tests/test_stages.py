@@ -38,7 +38,7 @@ def test_a_new_generator_is_one_module_and_one_registry_line(tmp_path, media, ca
     shut, talking = str(tmp_path / "shut.mp4"), str(tmp_path / "talking.mp4")
     for model, out in (("closed", shut), ("warp", talking)):
         assert lip_sync_main(["--video_path", media["photo"], "--audio_path", media["wav"], "--model", model,
-                              "--outfile", out, "--quiet"]) == 0
+                              "--outfile", out, "--still", "--quiet"]) == 0
     assert _openings(shut).max() < 0.04  # the plugin's plan reached the pixels
     assert _openings(talking).max() > 0.12
 

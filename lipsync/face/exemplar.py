@@ -83,7 +83,7 @@ def plausible(canonical: np.ndarray) -> bool:
     width = canonical[54, 0] - canonical[48, 0]
     opening = float(np.mean(canonical[[67, 66, 65], 1] - canonical[[61, 62, 63], 1]))
     centre = canonical[MOUTH].mean(0)
-    return 0.45 < width < 1.2 and -0.02 < opening < 0.7 and abs(centre[0]) < 0.3 and 0.7 < centre[1] < 1.5
+    return 0.45 < width < 1.2 and -0.02 < opening < 0.55 and abs(centre[0]) < 0.3 and 0.7 < centre[1] < 1.5
 
 
 def mouth_sharpness(patch: np.ndarray, points: np.ndarray) -> float:
@@ -159,6 +159,38 @@ class MouthBank:
             self.sharpness.append(sharpness)
         elif sharpness > self.sharpness[slot]:
             self.patches[slot], self.points[slot], self.sharpness[slot] = patch, local.astype(np.float32), sharpness
+
+    def typical(self) -> np.ndarray:
+        """bool (k,): the samples whose face around the mouth looks like the others'.
+
+        A hand or hair in front of the chin, or a landmark fit that put the lips in the wrong
+        place, changes the skin beside and above the lips; such samples differ from the
+        bank's median there (after each sample's mean colour is removed: light changes) by
+        far more than the rest.
+        """
+        k = len(self)
+        if k < 8:
+            return np.ones(k, bool)
+        w, h = self.size
+        small = (max(8, w // 4), max(8, h // 4))
+        yy, xx = (np.mgrid[0:small[1], 0:small[0]] + 0.5) * (np.array([h, w]) / np.array(small[::-1]))[:, None, None]
+        canon_x, canon_y = xx / self.scale + PATCH_BOX[0], yy / self.scale + PATCH_BOX[1]
+        region = (canon_y > 0.6) & (canon_y < 1.45)  # cheeks and upper lip skin; the chin moves with the jaw
+        samples, masks = [], []
+        for patch, points in zip(self.patches, self.points):
+            lips = np.zeros(small[::-1], np.uint8)
+            outline = points[MOUTH[:12]] * (np.array(small) / np.array([w, h]))
+            centre = outline.mean(0)
+            cv2.fillPoly(lips, [np.round(centre + (outline - centre) * 1.25).astype(np.int32)], 1)
+            keep = region & (lips == 0)
+            image = cv2.resize(patch, small, interpolation=cv2.INTER_AREA).astype(np.float32)
+            samples.append(image - image[keep].mean(0))
+            masks.append(keep)
+        samples, masks = np.stack(samples), np.stack(masks)
+        median = np.median(samples, axis=0)
+        score = np.array([np.abs(s - median)[m].mean() for s, m in zip(samples, masks)])
+        centre, spread = np.median(score), np.median(np.abs(score - np.median(score))) + 1e-6
+        return ~((score > centre + 4 * 1.4826 * spread) & (score > 6.0))
 
     def canonical(self) -> np.ndarray:
         """float32 (k, 68, 2): every sample's landmarks in the canonical frame."""

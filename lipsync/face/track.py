@@ -27,7 +27,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-TRACK_VERSION = 4  # part of the cache key: bump when a track's content changes
+TRACK_VERSION = 5  # part of the cache key: bump when a track's content changes
 SMOOTH_SIGMA = 1.0  # frames: the temporal smoothing of landmarks before rendering
 
 
@@ -137,6 +137,7 @@ class FaceTracker:
         self._face: Optional[np.ndarray] = None  # normalised appearance of the face at the last detection
         self._since_detect = 0
         self.box: Optional[Box] = None  # the box of the face found in the last frame
+        self.detected = False  # whether the detector found the face in the last frame (not only followed)
 
     def _choose(self, boxes: Sequence[Box]) -> Optional[Box]:
         if not boxes:
@@ -164,9 +165,27 @@ class FaceTracker:
         now = self._template(gray, self._box)
         return now is not None and self._face is not None and float((now * self._face).sum()) > self.min_similarity
 
+    def _detect(self, gray: np.ndarray) -> list:
+        """Face boxes: near the tracked face when there is one (a crop three boxes wide, which
+        the detector scales to the face's size: a small face in a large frame is found at a
+        size the detector can fit), else, or when none is there, in the whole frame."""
+        if self._box is None or self.settings.thorough:
+            return self.detector.detect(gray)
+        left, top, right, bottom = self._box
+        size = float(right - left)
+        h, w = gray.shape[:2]
+        x0, y0 = int(max(0, left - size)), int(max(0, top - size))
+        x1, y1 = int(min(w, right + size)), int(min(h, bottom + size))
+        crop = np.ascontiguousarray(gray[y0:y1, x0:x1])  # dlib reads the buffer as contiguous rows
+        boxes = self.detector.detect(crop, size) if x1 - x0 > 16 and y1 - y0 > 16 else []
+        if boxes:
+            return [(b[0] + x0, b[1] + y0, b[2] + x0, b[3] + y0) for b in boxes]
+        return self.detector.detect(gray, size)
+
     def __call__(self, frame: np.ndarray) -> Optional[np.ndarray]:
         """Landmarks (68, 2) float32 of the tracked face in `frame` (BGR), or None."""
         gray = cv2.cvtColor(frame, cv2.COLOR_BGR2GRAY) if frame.ndim == 3 else frame
+        self.detected = False
         if self.settings.box is not None:
             self.box = tuple(self.settings.box)
             return self.detector.landmarks(gray, self.box)
@@ -175,10 +194,10 @@ class FaceTracker:
         if still is False:
             due = True  # the face changed or left between detections
         if due:
-            size = None if self._box is None or self.settings.thorough else float(self._box[2] - self._box[0])
-            box = self._choose(self.detector.detect(gray, size))
+            box = self._choose(self._detect(gray))
             self._since_detect = 0
             if box is not None:
+                self.detected = True
                 self._box, self._anchor = box, None
                 self._face = self._template(gray, box)
             elif self._box is None or not (self._still_there(gray) if still is None else still):

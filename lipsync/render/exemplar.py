@@ -13,9 +13,11 @@ shape cost and a cost for every switch), then:
    with a soft mask inside the jaw line;
 3. paints a mouth interior only where the lips open wider than the sample's own.
 
-This is the recipe of Video Rewrite (Bregler et al., 1997): the mouth is always real pixels
-of this person, so teeth and lips keep their look for every shape. With a single frame (a
-photo) the bank holds that frame and the renderer works as the mesh renderer.
+This is the recipe of Video Rewrite (Bregler et al., 1997): the mouth is real pixels of this
+person, so teeth and lips keep their look for every shape. Where no sample is close (a head
+pose the input showed too briefly) the frame's own lower face is bent to the wanted shape
+instead (the mesh renderer), a candidate like the samples with a fixed extra cost. With a
+single frame (a photo) the bank holds that frame and the result is the mesh renderer's.
 """
 from __future__ import annotations
 
@@ -27,7 +29,7 @@ from scipy.spatial import Delaunay
 
 from ..face.exemplar import PATCH_BOX, MouthBank, MouthExemplar, canonical_matrix, features
 from ..face.landmarks import INNER_LIP, JAW, OUTER_LIP, inter_ocular, mouth_opening
-from .mesh import MeshRenderer, _piecewise_affine_map, blend, lower_face_mask
+from .mesh import MeshRenderer, _piecewise_affine_map, blend, lower_face_mask, map_step
 
 CANDIDATES = 12  # closest samples considered per frame
 SWITCH_COST = 4e-4  # cost of changing sample between frames, in the units of the shape cost (squared inter-ocular)
@@ -36,6 +38,10 @@ POSE_WEIGHT = 1.0  # weight of the nose (head turn) in the shape cost
 PASTE_INSET = 0.05  # inter-ocular units: the sample stops this far inside the jaw line (the outline is the frame's)
 PASTE_FEATHER = 0.04  # inter-ocular units: softness of the sample's edge
 LIGHT_SIGMA = 0.15  # inter-ocular units: the scale over which the sample's light is matched to the frame's
+# Cost of drawing a frame with its own lower face bent to the wanted shape (the mesh renderer) instead of a
+# sample: its pose is right by definition, but its own mouth shows through. Taken when no sample is close
+# (a head pose the bank never saw): a sample 0.07 inter-ocular units from the wanted shape or pose costs as much.
+OWN_FRAME_COST = 0.005
 WARP_POINTS = np.concatenate([np.arange(48, 68), JAW[2:15], np.arange(30, 36)])  # the mesh the sample is warped on
 
 
@@ -78,11 +84,12 @@ class ExemplarRenderer(MeshRenderer):
                  exemplar: Optional[MouthExemplar] = None, pads: Sequence[int] = (0, 0, 0, 0)):
         super().__init__(place, exemplar, pads)
         self.bank = bank
-        canonical = bank.canonical()
+        self._usable = np.flatnonzero(bank.typical())  # samples without an occluder or a failed fit
+        canonical = bank.canonical()[self._usable]
         self._features = np.stack([features(c) for c in canonical])
         self._openings = np.array([mouth_opening(c) for c in canonical])
         self._previous: Optional[int] = None  # the sample of the last frame rendered
-        self.chosen: List[int] = []  # the sample of every frame rendered so far (for inspection)
+        self.chosen: List[int] = []  # the sample of every frame rendered so far, -1: its own (for inspection)
 
     def render(self, frames: Sequence[np.ndarray], faces: Sequence[np.ndarray], mouths) -> List[np.ndarray]:
         from ..generators.geometry import to_canonical
@@ -90,14 +97,21 @@ class ExemplarRenderer(MeshRenderer):
         wanted = [self.place(p, m) for p, m in zip(faces, mouths)]
         if not wanted:
             return []
-        shapes = np.stack([features(to_canonical(d, np.arange(68))) for d in wanted])
-        picks = choose(_shape_costs(shapes, self._features), self._previous)
+        everything = np.arange(68)
+        shapes = np.stack([features(to_canonical(d, everything)) for d in wanted])
+        own = np.stack([features(to_canonical(p, everything)) for p in faces])
+        own_cost = np.array([_shape_costs(w[None], o[None])[0, 0] for w, o in zip(shapes, own)]) + OWN_FRAME_COST
+        costs = np.concatenate([_shape_costs(shapes, self._features), own_cost[:, None]], axis=1)
+        picks = choose(costs, self._previous)
         self._previous = int(picks[-1])
-        self.chosen.extend(int(k) for k in picks)
-        return [self.draw(f, p, d, int(k)) for f, p, d, k in zip(frames, faces, wanted, picks)]
+        own_index = len(self._usable)  # the last column: the frame's own lower face
+        self.chosen.extend(-1 if k == own_index else int(self._usable[k]) for k in picks)
+        return [self.warp(f, p, d) if k == own_index else self.draw(f, p, d, int(k))
+                for f, p, d, k in zip(frames, faces, wanted, picks)]
 
-    def draw(self, frame: np.ndarray, points: np.ndarray, dst: np.ndarray, sample: int) -> np.ndarray:
-        """`frame` with its lower face moved to `dst` (68, 2) and the bank's `sample` pasted on it."""
+    def draw(self, frame: np.ndarray, points: np.ndarray, dst: np.ndarray, choice: int) -> np.ndarray:
+        """`frame` with its lower face moved to `dst` (68, 2) and the usable sample `choice` pasted on it."""
+        sample = int(self._usable[choice])
         bent = self.bend(frame, points, dst)
         if bent is None:
             return frame
@@ -119,7 +133,8 @@ class ExemplarRenderer(MeshRenderer):
         mesh_dst = np.concatenate([local[WARP_POINTS], corners @ to_frame[:, :2].T + to_frame[:, 2] - [x0, y0]])
         triangles = Delaunay(mesh_dst).simplices
         # for each pixel of the region, where to read the patch (the region's corners lie in the mesh)
-        mapping = _piecewise_affine_map(mesh_src, mesh_dst + [x0, y0], triangles, x0, y0, x1 - x0, y1 - y0)
+        mapping = _piecewise_affine_map(mesh_src, mesh_dst + [x0, y0], triangles, x0, y0, x1 - x0, y1 - y0,
+                                        map_step(iod))
         drawn = cv2.remap(patch, mapping[..., 0], mapping[..., 1], cv2.INTER_CUBIC,
                           borderMode=cv2.BORDER_REPLICATE).astype(np.float32)
         inside = lower_face_mask(local, roi.shape, 0.0)
@@ -129,7 +144,7 @@ class ExemplarRenderer(MeshRenderer):
         weight = cv2.GaussianBlur(inside.astype(np.float32), (0, 0), max(0.5, PASTE_FEATHER * iod))
         drawn = self._match_light(drawn, roi, local, inside, iod)
         roi = blend(roi, drawn, weight)
-        out[y0:y1, x0:x1] = self._fill_mouth(roi, self._openings[sample], dst, x0, y0)
+        out[y0:y1, x0:x1] = self._fill_mouth(roi, self._openings[choice], dst, x0, y0)
         return out
 
     @staticmethod

@@ -52,6 +52,14 @@ def painted_interior(shape, inner: np.ndarray, lips: np.ndarray, iod: float) -> 
     return cv2.GaussianBlur(out.astype(np.float32), (0, 0), 0.5 + INTERIOR_BLUR * iod)
 
 
+MAP_STEP_FROM = 80  # inter-ocular pixels from which mesh maps are computed every 2nd pixel (finer: thin lips)
+
+
+def map_step(iod: float) -> int:
+    """The grid step of a face's mesh maps: 2 for a large face, 1 where a lip is a few pixels thin."""
+    return 2 if iod >= MAP_STEP_FROM else 1
+
+
 LOWER_FACE_MARGIN = 0.12  # inter-ocular units around the lower face (before and after the move) that may change
 
 
@@ -74,7 +82,7 @@ def blend(under: np.ndarray, over: np.ndarray, weight: np.ndarray) -> np.ndarray
 
 
 def _piecewise_affine_map(src: np.ndarray, dst: np.ndarray, triangles: np.ndarray, x0: int, y0: int,
-                          w: int, h: int, step: int = 2) -> np.ndarray:
+                          w: int, h: int, step: int = 1) -> np.ndarray:
     """Backward map of a triangle-mesh warp over the (w, h) region at (x0, y0).
 
     src, dst: (n, 2) mesh vertices before and after the warp; triangles: (m, 3) vertex
@@ -168,7 +176,7 @@ class MeshRenderer(MouthRenderer):
             return None
         lower = np.flatnonzero(mesh_src[:, 1] >= points[NOSE_BRIDGE_LOW, 1] - 1e-3)  # only the part of the face that moves
         triangles = lower[Delaunay(mesh_src[lower]).simplices]
-        mapping = _piecewise_affine_map(mesh_src, mesh_dst, triangles, x0, y0, x1 - x0, y1 - y0)
+        mapping = _piecewise_affine_map(mesh_src, mesh_dst, triangles, x0, y0, x1 - x0, y1 - y0, map_step(iod))
         # where the mesh does not move, the map is the identity and remap copies pixels exactly
         roi = cv2.remap(frame, mapping[..., 0], mapping[..., 1], cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT)
         keep = lower_face_mask(np.concatenate([points, dst]) - [x0, y0], (y1 - y0, x1 - x0), iod * LOWER_FACE_MARGIN)
