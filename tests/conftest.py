@@ -98,6 +98,17 @@ def media(tmp_path_factory):
     return files
 
 
+@pytest.fixture(scope="session")
+def astro():
+    """The astronaut's face (BGR) and its 68 landmarks, as the tracker finds them."""
+    from lipsync.face import track as face_track
+
+    image = astronaut_face()
+    points = face_track.FaceTracker(face_track.TrackSettings())(image)
+    assert points is not None
+    return image, points
+
+
 @pytest.fixture
 def cache_dir(tmp_path, monkeypatch):
     """A private face-track cache for one test."""

@@ -5,22 +5,11 @@ import pytest
 
 from lipsync.face import exemplar as bank_lib
 from lipsync.face import landmarks
-from lipsync.face import track as face_track
 from lipsync.generators import geometry
 from lipsync.generators.warp import place_opening
 from lipsync.render import alive
 from lipsync.render.exemplar import ExemplarRenderer, choose
 from lipsync.render.mesh import LOWER_FACE_MARGIN, MeshRenderer, lower_face_mask, painted_interior
-
-from conftest import astronaut_face
-
-
-@pytest.fixture(scope="module")
-def astro():
-    image = astronaut_face()
-    points = face_track.FaceTracker(face_track.TrackSettings())(image)
-    assert points is not None
-    return image, points
 
 
 @pytest.fixture(scope="module")
@@ -154,12 +143,11 @@ def test_a_photo_blinks_and_sways_deterministically(astro):
     assert np.abs(np.diff(sway[:, 0])).max() < 0.05  # smooth
 
 
-def test_a_photo_comes_alive_unless_still(media, tmp_path, cache_dir):
+def test_a_photo_comes_alive_unless_still(media, tmp_path, cache_dir, astro):
     import lipsync
     from lipsync.io import media as media_io
 
-    image = astronaut_face()
-    points = face_track.FaceTracker(face_track.TrackSettings())(image)
+    _, points = astro
     eyes = slice(int(points[landmarks.BROWS, 1].min()), int(points[29, 1]))
     changes = {}
     for still in (False, True):

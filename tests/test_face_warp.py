@@ -7,15 +7,7 @@ from lipsync.generators import features, geometry
 from lipsync.generators.warp import place_opening
 from lipsync.render.mesh import MeshRenderer
 
-from conftest import astronaut_face, speechlike
-
-
-@pytest.fixture(scope="module")
-def astro():
-    image = astronaut_face()
-    points = face_track.FaceTracker(face_track.TrackSettings())(image)
-    assert points is not None
-    return image, points
+from conftest import speechlike
 
 
 def test_tracker_finds_the_face(astro):

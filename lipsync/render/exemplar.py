@@ -27,8 +27,8 @@ import cv2
 import numpy as np
 from scipy.spatial import Delaunay
 
-from ..face.exemplar import PATCH_BOX, MouthBank, MouthExemplar, canonical_matrix, features
-from ..face.landmarks import INNER_LIP, JAW, OUTER_LIP, inter_ocular, mouth_opening
+from ..face.exemplar import MouthBank, MouthExemplar, canonical_matrix, features
+from ..face.landmarks import JAW, OUTER_LIP, inter_ocular, mouth_opening
 from .mesh import MeshRenderer, _piecewise_affine_map, blend, lower_face_mask, map_step
 
 CANDIDATES = 12  # closest samples considered per frame
@@ -163,9 +163,9 @@ class ExemplarRenderer(MeshRenderer):
         factor = max(1, int(sigma // 4))
         h, w = skin.shape
         small = (max(1, w // factor), max(1, h // factor))
-        shrink = lambda a: cv2.resize(a, small, interpolation=cv2.INTER_AREA)  # noqa: E731
-        weight = shrink(skin)
+        coarse = lambda a: cv2.resize(a, small, interpolation=cv2.INTER_AREA)  # noqa: E731
+        weight = coarse(skin)
         norm = cv2.GaussianBlur(weight, (0, 0), sigma / factor)[..., None] + 1e-3
-        difference = shrink((roi.astype(np.float32) - drawn) * skin[..., None])
+        difference = coarse((roi.astype(np.float32) - drawn) * skin[..., None])
         offset = cv2.GaussianBlur(difference, (0, 0), sigma / factor) / norm
         return np.clip(drawn + cv2.resize(offset, (w, h), interpolation=cv2.INTER_LINEAR), 0, 255)
