@@ -253,8 +253,8 @@ class SyncGenerator(Generator):
         person = prepare_person(source, self.settings, progress)
         place = functools.partial(target_landmarks, rest=person.rest)
         bank = source.track.bank
-        if bank is not None and len(bank):
+        if bank is not None and len(bank) > 1:
             renderer = ExemplarRenderer(place, bank, source.track.exemplar, self.settings.pads)
-        else:  # no face was large enough for the bank
+        else:  # a photo (its one sample is the frame itself: bending it resamples it once), or a face too small
             renderer = MeshRenderer(place, source.track.exemplar, self.settings.pads)
         return SyncShapes(person), renderer
