@@ -137,7 +137,6 @@ class FaceTracker:
         self._face: Optional[np.ndarray] = None  # normalised appearance of the face at the last detection
         self._since_detect = 0
         self.box: Optional[Box] = None  # the box of the face found in the last frame
-        self.detected = False  # whether the detector found the face in the last frame (not only followed)
 
     def _choose(self, boxes: Sequence[Box]) -> Optional[Box]:
         if not boxes:
@@ -185,7 +184,6 @@ class FaceTracker:
     def __call__(self, frame: np.ndarray) -> Optional[np.ndarray]:
         """Landmarks (68, 2) float32 of the tracked face in `frame` (BGR), or None."""
         gray = cv2.cvtColor(frame, cv2.COLOR_BGR2GRAY) if frame.ndim == 3 else frame
-        self.detected = False
         if self.settings.box is not None:
             self.box = tuple(self.settings.box)
             return self.detector.landmarks(gray, self.box)
@@ -197,7 +195,6 @@ class FaceTracker:
             box = self._choose(self._detect(gray))
             self._since_detect = 0
             if box is not None:
-                self.detected = True
                 self._box, self._anchor = box, None
                 self._face = self._template(gray, box)
             elif self._box is None or not (self._still_there(gray) if still is None else still):

@@ -29,7 +29,7 @@ from scipy.spatial import Delaunay
 
 from ..face.exemplar import MouthBank, MouthExemplar, canonical_matrix, features
 from ..face.landmarks import JAW, OUTER_LIP, inter_ocular, mouth_opening
-from .mesh import MeshRenderer, _piecewise_affine_map, blend, lower_face_mask, map_step
+from .mesh import MeshRenderer, _piecewise_affine_map, blend, disk, lower_face_mask, map_step
 
 CANDIDATES = 12  # closest samples considered per frame
 SWITCH_COST = 4e-4  # cost of changing sample between frames, in the units of the shape cost (squared inter-ocular)
@@ -100,7 +100,7 @@ class ExemplarRenderer(MeshRenderer):
         everything = np.arange(68)
         shapes = np.stack([features(to_canonical(d, everything)) for d in wanted])
         own = np.stack([features(to_canonical(p, everything)) for p in faces])
-        own_cost = np.array([_shape_costs(w[None], o[None])[0, 0] for w, o in zip(shapes, own)]) + OWN_FRAME_COST
+        own_cost = np.diagonal(_shape_costs(shapes, own)) + OWN_FRAME_COST  # each frame against its own mouth
         costs = np.concatenate([_shape_costs(shapes, self._features), own_cost[:, None]], axis=1)
         picks = choose(costs, self._previous)
         self._previous = int(picks[-1])
@@ -138,9 +138,7 @@ class ExemplarRenderer(MeshRenderer):
         drawn = cv2.remap(patch, mapping[..., 0], mapping[..., 1], cv2.INTER_CUBIC,
                           borderMode=cv2.BORDER_REPLICATE).astype(np.float32)
         inside = lower_face_mask(local, roi.shape, 0.0)
-        grow = max(1, int(round(PASTE_INSET * iod)))
-        inside = cv2.erode((inside > 0.5).astype(np.uint8), cv2.getStructuringElement(cv2.MORPH_ELLIPSE,
-                                                                                      (2 * grow + 1, 2 * grow + 1)))
+        inside = cv2.erode((inside > 0.5).astype(np.uint8), disk(max(1, int(round(PASTE_INSET * iod)))))
         weight = cv2.GaussianBlur(inside.astype(np.float32), (0, 0), max(0.5, PASTE_FEATHER * iod))
         drawn = self._match_light(drawn, roi, local, inside, iod)
         roi = blend(roi, drawn, weight)
@@ -155,8 +153,7 @@ class ExemplarRenderer(MeshRenderer):
         skin = inside.astype(np.float32)
         lips = np.zeros(skin.shape, np.uint8)
         cv2.fillPoly(lips, [np.round(local[OUTER_LIP]).astype(np.int32)], 1)
-        grow = max(1, int(round(0.05 * iod)))
-        lips = cv2.dilate(lips, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * grow + 1, 2 * grow + 1)))
+        lips = cv2.dilate(lips, disk(max(1, int(round(0.05 * iod)))))
         skin[lips > 0] = 0.0
         sigma = max(1.0, LIGHT_SIGMA * iod)
         # the light varies slowly: measure it at a quarter of the blur's scale

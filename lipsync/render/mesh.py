@@ -63,6 +63,11 @@ def map_step(iod: float) -> int:
 LOWER_FACE_MARGIN = 0.12  # inter-ocular units around the lower face (before and after the move) that may change
 
 
+def disk(radius: int) -> np.ndarray:
+    """The round structuring element of a radius in pixels (for cv2.dilate and cv2.erode)."""
+    return cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * radius + 1, 2 * radius + 1))
+
+
 def lower_face_mask(points: np.ndarray, shape: Sequence[int], margin: float) -> np.ndarray:
     """float32 (h, w) weights: 1 over the lower face of one or more landmark sets ((68 k, 2),
     pixels of the region), fading to 0 over `margin` pixels outside it."""
@@ -70,8 +75,7 @@ def lower_face_mask(points: np.ndarray, shape: Sequence[int], margin: float) -> 
     for p in points.reshape(-1, 68, 2):
         outline = np.concatenate([p[JAW[2:15]], p[[35, 34, 33, 32, 31]]])
         cv2.fillPoly(mask, [np.round(outline).astype(np.int32)], 1)
-    grow = max(1, int(round(margin)))
-    mask = cv2.dilate(mask, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * grow + 1, 2 * grow + 1)))
+    mask = cv2.dilate(mask, disk(max(1, int(round(margin)))))
     return cv2.GaussianBlur(mask.astype(np.float32), (0, 0), max(0.5, margin / 2))
 
 
