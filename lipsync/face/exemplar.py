@@ -60,7 +60,7 @@ class ExemplarPicker:
 # that any sample can be brought onto any frame of the same person.
 PATCH_BOX = (-0.85, 0.45, 0.85, 2.05)  # canonical x0, y0, x1, y1 of the patch: nose tip to below the chin
 PATCH_SCALE = (120, 200)  # patch pixels per inter-ocular unit: the face's own size, within these bounds
-BANK_SIZE = 240  # samples kept at most (about 25 MB of patches at the largest scale)
+BANK_SIZE = 240  # samples kept at most: 28 MB of patches at the smallest scale, 78 MB at the largest
 BANK_PER_CELL = 3  # samples kept per cell of the shape grid
 BANK_CELL = (0.03, 0.05, 0.05)  # grid steps: inner-lip opening, mouth width, nose offset (yaw), in inter-ocular units
 BANK_JPEG_QUALITY = 95  # how patches are stored in the face-track cache
