@@ -78,10 +78,16 @@ def canonical_matrix(points: np.ndarray, scale: float) -> np.ndarray:
     return np.concatenate([linear, shift[:, None]], axis=1)
 
 
+def vertical_opening(canonical: np.ndarray) -> float:
+    """Inner-lip opening of a canonical landmark set (68, 2) along the face's down axis
+    (negative when the lower lip crossed above the upper one)."""
+    return float(np.mean(canonical[[67, 66, 65], 1] - canonical[[61, 62, 63], 1]))
+
+
 def plausible(canonical: np.ndarray) -> bool:
     """Is a canonical landmark set (68, 2) a believable face (not a failed fit)?"""
     width = canonical[54, 0] - canonical[48, 0]
-    opening = float(np.mean(canonical[[67, 66, 65], 1] - canonical[[61, 62, 63], 1]))
+    opening = vertical_opening(canonical)
     centre = canonical[MOUTH].mean(0)
     return 0.45 < width < 1.2 and -0.02 < opening < 0.55 and abs(centre[0]) < 0.3 and 0.7 < centre[1] < 1.5
 
@@ -140,7 +146,7 @@ class MouthBank:
         canonical = local / self.scale + np.array(PATCH_BOX[:2])
         if not plausible(canonical):
             return
-        opening = float(np.mean(canonical[[67, 66, 65], 1] - canonical[[61, 62, 63], 1]))
+        opening = vertical_opening(canonical)
         cell = (int(opening // BANK_CELL[0]), int((canonical[54, 0] - canonical[48, 0]) // BANK_CELL[1]),
                 int((canonical[30, 0] - canonical[[0, 16], 0].mean()) // BANK_CELL[2]))
         members = self._cells.setdefault(cell, [])

@@ -10,6 +10,7 @@ the same motion.
 """
 from __future__ import annotations
 
+import functools
 from typing import List, Sequence
 
 import cv2
@@ -45,11 +46,15 @@ def blink_amount(t: np.ndarray, duration: float, seed: int = 0) -> np.ndarray:
     return out * BLINK_DEPTH
 
 
+@functools.lru_cache(maxsize=8)
+def _phases(seed: int) -> np.ndarray:
+    """(3, len(HEAD_PERIODS_S)) phases of the sway's sines: drawn once per seed, not per frame."""
+    return np.random.default_rng(seed + 1).uniform(0, 2 * np.pi, (3, len(HEAD_PERIODS_S)))
+
+
 def head_motion(t: float, seed: int = 0) -> np.ndarray:
     """(roll in degrees, shift x, shift y in inter-ocular units) of the head at time `t`."""
-    rng = np.random.default_rng(seed + 1)
-    phases = rng.uniform(0, 2 * np.pi, (3, len(HEAD_PERIODS_S)))
-    waves = np.sin(2 * np.pi * t / np.array(HEAD_PERIODS_S) + phases).mean(1)
+    waves = np.sin(2 * np.pi * t / np.array(HEAD_PERIODS_S) + _phases(seed)).mean(1)
     return waves * np.array([HEAD_ROLL_DEG, HEAD_SHIFT, HEAD_SHIFT * 0.6]) * 1.6
 
 
