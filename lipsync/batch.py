@@ -1,20 +1,23 @@
 """Batch mode: many (video, audio) jobs from a CSV file in one process.
 
 The CSV has a header with the columns `video` and `audio`, and optionally `outfile`;
-relative paths are taken from the CSV file's folder. Models are loaded once and face
+relative paths are taken from the CSV file's folder (paths may lead anywhere the user can
+read: the CSV is the user's own list), and outputs without an `outfile` go to `output/`
+beside the CSV, wherever the batch is started from. Models are loaded once and face
 tracks come from the per-input cache, so the second job on the same video skips
-detection. A job whose output already exists is skipped, so a stopped batch resumes
-where it left off. A failing job is reported and the others still run.
+detection. A job whose output already exists is skipped (unless `overwrite`), so a stopped
+batch resumes where it left off. A failing job is reported and the others still run.
 """
 from __future__ import annotations
 
 import csv
 import dataclasses
 import os
+import signal
 import time
 from typing import Callable, List, Optional
 
-from .errors import InputError, LipSyncError
+from .errors import InputError, Interrupted, LipSyncError
 from .pipeline import default_outfile
 
 COLUMNS = ("video", "audio", "outfile")
@@ -37,7 +40,8 @@ class Outcome:
 
 
 def read_jobs(csv_path: str, output_dir: str = "output") -> List[Job]:
-    """The jobs of a batch file. Raises InputError for an unusable file, naming the line."""
+    """The jobs of a batch file (outputs by default in `output_dir` beside it). Raises
+    InputError for an unusable file, naming the line."""
     if not os.path.isfile(csv_path):
         raise InputError(f"{csv_path}: batch file not found")
     base = os.path.dirname(os.path.abspath(csv_path))
@@ -66,8 +70,10 @@ def read_jobs(csv_path: str, output_dir: str = "output") -> List[Job]:
             raise InputError(f"{csv_path}: line {line}: needs both a video and an audio path")
         video, audio = here(cells["video"]), here(cells["audio"])
         stem = os.path.splitext(os.path.basename(audio))[0]
-        outfile = here(cells["outfile"]) if cells.get("outfile") else default_outfile(video, stem, output_dir)
+        outfile = here(cells["outfile"] if cells.get("outfile") else default_outfile(video, stem, output_dir))
         key = os.path.abspath(outfile)
+        if key in (os.path.abspath(video), os.path.abspath(audio)):
+            raise InputError(f"{csv_path}: line {line}: the output {outfile} is also the job's input")
         if key in seen:
             raise InputError(f"{csv_path}: lines {seen[key]} and {line} would both write {outfile}")
         seen[key] = line
@@ -78,31 +84,38 @@ def read_jobs(csv_path: str, output_dir: str = "output") -> List[Job]:
 
 
 def run_batch(jobs: List[Job], run_one: Callable[[Job], None], *, report: Optional[Callable[[str], None]] = None,
-              report_error: Optional[Callable[[str], None]] = None) -> List[Outcome]:
-    """Runs `run_one(job)` for each job whose output does not exist yet.
+              report_error: Optional[Callable[[str], None]] = None, overwrite: bool = False) -> List[Outcome]:
+    """Runs `run_one(job)` for each job whose output does not exist yet (every job: `overwrite`).
 
-    LipSyncError from a job marks it failed and the batch goes on; Ctrl-C stops the batch
-    (the job in progress leaves no output, finished ones stay and are skipped next time).
+    LipSyncError from a job marks it failed and the batch goes on; Ctrl-C (or SIGTERM) stops
+    the batch with Interrupted saying what is kept: the job in progress leaves no output,
+    finished ones stay and are skipped next time.
     """
-    outcomes = []
-    for k, job in enumerate(jobs, 1):
-        tag = f"[{k}/{len(jobs)}] {os.path.basename(job.video)} + {os.path.basename(job.audio)}"
-        if os.path.exists(job.outfile):
-            outcomes.append(Outcome(job, "skipped", "output exists"))
+    outcomes: List[Outcome] = []
+    try:
+        for k, job in enumerate(jobs, 1):
+            tag = f"[{k}/{len(jobs)}] {os.path.basename(job.video)} + {os.path.basename(job.audio)}"
+            if os.path.exists(job.outfile) and not overwrite:
+                outcomes.append(Outcome(job, "skipped", "output exists"))
+                if report:
+                    report(f"{tag}: skipped, {job.outfile} exists")
+                continue
+            start = time.time()
+            try:
+                run_one(job)
+            except LipSyncError as exc:
+                outcomes.append(Outcome(job, "failed", str(exc), time.time() - start))
+                if report_error:
+                    report_error(f"{tag}: failed (line {job.line}): {exc}")
+                continue
+            outcomes.append(Outcome(job, "done", job.outfile, time.time() - start))
             if report:
-                report(f"{tag}: skipped, {job.outfile} exists")
-            continue
-        start = time.time()
-        try:
-            run_one(job)
-        except LipSyncError as exc:
-            outcomes.append(Outcome(job, "failed", str(exc), time.time() - start))
-            if report_error:
-                report_error(f"{tag}: failed (line {job.line}): {exc}")
-            continue
-        outcomes.append(Outcome(job, "done", job.outfile, time.time() - start))
-        if report:
-            report(f"{tag}: wrote {job.outfile} in {time.time() - start:.1f} s")
+                report(f"{tag}: wrote {job.outfile} in {time.time() - start:.1f} s")
+    except KeyboardInterrupt as exc:
+        done = sum(o.status == "done" for o in outcomes)
+        raise Interrupted(getattr(exc, "signum", signal.SIGINT),
+                          f"{done} finished job{'s' if done != 1 else ''} kept, the job in progress left nothing; "
+                          "run the batch again to go on") from None
     return outcomes
 
 

@@ -7,15 +7,20 @@ written is a warning, never an error.
 """
 from __future__ import annotations
 
+import contextlib
 import functools
 import hashlib
 import logging
 import os
-from typing import Dict, Optional
+import uuid
+from typing import Callable, Dict, Optional, TypeVar
 
 import numpy as np
 
+from .io.files import HOST, sweep, temp_tag
+
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 
 def root() -> str:
@@ -59,36 +64,54 @@ def _digest(stamp: tuple, chunk: int = 1 << 20) -> str:
     return h.hexdigest()
 
 
-def load(path: str) -> Optional[Dict[str, np.ndarray]]:
-    """The arrays of a cache entry, or None when it is missing or unreadable (then it is
-    discarded with a warning, so that it gets rebuilt)."""
+def load(path: str, parse: Optional[Callable[[Dict[str, np.ndarray]], T]] = None) -> Optional[T]:
+    """The arrays of a cache entry, or `parse(arrays)`; None when the entry is missing or
+    unusable. A damaged entry (truncated, foreign, or one `parse` refuses with KeyError,
+    ValueError, IndexError or TypeError) is discarded with a warning, so that it is rebuilt."""
     if not os.path.exists(path):
         return None
     try:
         with np.load(path, allow_pickle=False) as data:
-            return {k: data[k] for k in data.files}
+            arrays = {k: data[k] for k in data.files}
+        return parse(arrays) if parse else arrays
     except OSError as exc:  # unreadable now (permissions, a network glitch): not proof of damage, keep it
-        log.warning("cannot read the cache entry %s (%s)", path, exc)
+        _warn_once(f"cannot read the cache entry {path} ({exc}); going on without it")
         return None
-    except Exception as exc:  # truncated, not a zip, foreign content: rebuild it
-        log.warning("ignoring damaged cache entry %s (%s)", path, type(exc).__name__)
-        try:
-            os.remove(path)
-        except OSError:
-            pass
+    except Exception as exc:  # truncated, not a zip, foreign or inconsistent content: rebuild it
+        discard(path, f"{type(exc).__name__}: {exc}")
         return None
+
+
+def discard(path: str, why: str) -> None:
+    """Removes a damaged or stale entry, with a warning."""
+    log.warning("discarding the cache entry %s (%s); it will be rebuilt", path, why)
+    with contextlib.suppress(OSError):
+        os.remove(path)
 
 
 def save(path: str, arrays: Dict[str, np.ndarray], compress: bool = True) -> None:
-    """Writes an entry atomically (a stopped write leaves no entry); failure is only a warning."""
-    tmp = f"{path}.{os.getpid()}.tmp.npz"
+    """Writes an entry atomically (a stopped write leaves no entry; the temporary files of runs
+    killed outright are removed by the next save). Failure (a read-only or full disk, a cache
+    path that is a file) is a warning, given once per process: the run goes on without caching."""
+    folder = os.path.dirname(path)
+    tmp = f"{path[:-len('.npz')]}.{temp_tag()}{uuid.uuid4().hex[:8]}.tmp.npz"
     try:
-        os.makedirs(os.path.dirname(path), exist_ok=True)
+        os.makedirs(folder, exist_ok=True)
+        sweep(folder, f"*.lipsync-{HOST}-*.tmp.npz")
         (np.savez_compressed if compress else np.savez)(tmp, **arrays)
         os.replace(tmp, path)
     except OSError as exc:
-        log.warning("could not write the cache entry %s: %s", path, exc)
-        try:
+        _warn_once(f"cannot write to the cache {root()} ({exc.strerror or exc}); going on without caching "
+                   "(set LIPSYNC_CACHE_DIR to a writable folder, or pass --no_cache)", key=root())
+        with contextlib.suppress(OSError):
             os.remove(tmp)
-        except OSError:
-            pass
+
+
+_warned: set = set()
+
+
+def _warn_once(message: str, key: Optional[str] = None) -> None:
+    key = key or message
+    if key not in _warned:
+        _warned.add(key)
+        log.warning("%s", message)

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import argparse
 import logging
+import re
 import sys
+import threading
 from typing import Callable, List, Optional
 
-from .errors import LipSyncError
+from .errors import Interrupted, LipSyncError, stop_on_signals
 
 class FORMATTER(argparse.ArgumentDefaultsHelpFormatter):
     """Shows a flag's default only where there is one worth showing (not None, not a switch's
@@ -20,6 +22,20 @@ class FORMATTER(argparse.ArgumentDefaultsHelpFormatter):
         return super()._get_help_string(action)
 
 
+class Parser(argparse.ArgumentParser):
+    """argparse with the toolkit's formatter, and a hint for a value that starts with '-'
+    (argparse takes it for an option)."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, formatter_class=FORMATTER, **kwargs)
+
+    def error(self, message: str):
+        m = re.match(r"argument (--\w+)(?:/\S+)?: expected (one|\d+) argument", message)
+        if m:
+            message += f" (a value that starts with '-' goes after '=': {m.group(1)}=-name.mp4)"
+        super().error(message)
+
+
 def _run(main: Callable[[argparse.Namespace], int], parser: argparse.ArgumentParser,
          argv: Optional[List[str]]) -> int:
     args = parser.parse_args(argv)
@@ -27,14 +43,17 @@ def _run(main: Callable[[argparse.Namespace], int], parser: argparse.ArgumentPar
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s: %(message)s")
     logging.getLogger("lipsync").setLevel(logging.DEBUG if verbose else
                                           logging.ERROR if getattr(args, "quiet", False) else logging.WARNING)
+    if threading.current_thread() is threading.main_thread():
+        stop_on_signals()
     try:
         return main(args)
     except LipSyncError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return exc.exit_code
-    except KeyboardInterrupt:
-        print("interrupted: no output written", file=sys.stderr)
-        return 130
+    except KeyboardInterrupt as exc:
+        stop = exc if isinstance(exc, Interrupted) else Interrupted()
+        print(f"interrupted ({stop.name}): {stop.kept}", file=sys.stderr)
+        return stop.exit_code
 
 
 def _box(values: Optional[List[int]]):
@@ -54,8 +73,8 @@ def lip_sync_parser() -> argparse.ArgumentParser:
     models = generators.names()
     model_help = "; ".join(f"{name}: {generators.DESCRIPTIONS.get(name, '')}" for name in models)
 
-    p = argparse.ArgumentParser(prog="lip_sync.py", formatter_class=FORMATTER,
-                                description="Make the face in a video or photo speak a new sound track.")
+    p = Parser(prog="lip_sync.py",
+               description="Make the face in a video or photo speak a new sound track.")
     p.add_argument("--video_path", help="video (mp4, mov, mkv, webm, avi, mpg) or photo (png, jpg, webp)")
     src = p.add_mutually_exclusive_group()
     src.add_argument("--audio_path", help="sound to sync to: any audio file, or a video whose sound is used")
@@ -63,7 +82,11 @@ def lip_sync_parser() -> argparse.ArgumentParser:
     p.add_argument("--outfile", help="output video (by default output/<video stem>_<audio stem>.mp4)")
     p.add_argument("--batch", metavar="CSV",
                    help="run many jobs: a CSV with columns video,audio[,outfile] (paths relative to the CSV); "
-                        "jobs whose output exists are skipped, a failing job does not stop the others")
+                        "outputs go to output/ beside the CSV unless named; jobs whose output exists are skipped "
+                        "(so a stopped batch resumes), a failing job does not stop the others")
+    p.add_argument("--overwrite", action="store_true",
+                   help="with --batch: redo the jobs whose output exists (a single run always replaces its output, "
+                        "and says so)")
     p.add_argument("--model", default=models[0], choices=models, help=model_help)
     p.add_argument("--personalize", default="auto", choices=("auto", "on", "off"),
                    help="sync model: fit the mouth's style and range to the input's own speech (auto: when it has some), cached per input")
@@ -119,7 +142,7 @@ def _lip_sync(args: argparse.Namespace) -> int:
                   face_index=args.face_index, box=options["box"], pads=options["pads"], detector=args.detector,
                   personalize=args.personalize, personalize_seconds=args.personalize_seconds)
     if args.batch:
-        return _lip_sync_batch(args.batch, options, args.quiet)
+        return _lip_sync_batch(args.batch, options, args.quiet, args.overwrite)
     result = lip_sync(video_path=args.video_path, audio_path=args.audio_path, text=args.text, outfile=args.outfile,
                       **options)
     if not args.quiet:
@@ -127,7 +150,7 @@ def _lip_sync(args: argparse.Namespace) -> int:
     return 0
 
 
-def _lip_sync_batch(csv_path: str, options: dict, quiet: bool) -> int:
+def _lip_sync_batch(csv_path: str, options: dict, quiet: bool, overwrite: bool) -> int:
     from .batch import read_jobs, run_batch, summary
     from .pipeline import lip_sync, make_generator
 
@@ -137,7 +160,7 @@ def _lip_sync_batch(csv_path: str, options: dict, quiet: bool) -> int:
     outcomes = run_batch(jobs, lambda job: lip_sync(video_path=job.video, audio_path=job.audio,
                                                     outfile=job.outfile, **options),
                          report=None if quiet else print,
-                         report_error=lambda line: print(f"error: {line}", file=sys.stderr))
+                         report_error=lambda line: print(f"error: {line}", file=sys.stderr), overwrite=overwrite)
     if not quiet:
         print(summary(outcomes))
     return 1 if any(o.status == "failed" for o in outcomes) else 0
@@ -150,9 +173,9 @@ def lip_sync_main(argv: Optional[List[str]] = None) -> int:
 def extract_frames_parser() -> argparse.ArgumentParser:
     from .io.frames import FORMATS
 
-    p = argparse.ArgumentParser(prog="extract_frames.py", formatter_class=FORMATTER,
-                                description="Write every frame of a video as numbered images, with frames.json and "
-                                            "the sound track (audio.wav), for lip_sync_wav2lip.py.")
+    p = Parser(prog="extract_frames.py",
+               description="Write every frame of a video as numbered images, with frames.json and "
+                           "the sound track (audio.wav), for lip_sync_wav2lip.py.")
     p.add_argument("--video_path", required=True, help="the video")
     p.add_argument("--output_dir", required=True, help="folder for 000000.png, 000001.png, ..., frames.json")
     p.add_argument("--format", default="png", choices=FORMATS, help="png is lossless; jpg is smaller")
@@ -185,9 +208,9 @@ def wav2lip_parser() -> argparse.ArgumentParser:
     from .render.loop import LOOP_MODES
     from .render.paste import DEFAULT_PADS
 
-    p = argparse.ArgumentParser(prog="lip_sync_wav2lip.py", formatter_class=FORMATTER,
-                                description="Lip-sync a frame folder (from extract_frames.py) with the official "
-                                            f"Wav2Lip generator. Bring {' or '.join(OFFICIAL_NAMES)} in checkpoints/.")
+    p = Parser(prog="lip_sync_wav2lip.py",
+               description="Lip-sync a frame folder (from extract_frames.py) with the official "
+                           f"Wav2Lip generator. Bring {' or '.join(OFFICIAL_NAMES)} in checkpoints/.")
     p.add_argument("--audio_path", required=True, help="sound to sync to: any audio file, or a video's sound")
     p.add_argument("--frames_dir", required=True, help="folder written by extract_frames.py (or numbered images)")
     p.add_argument("--checkpoint_path", default=None, help="Wav2Lip weights (by default checkpoints/wav2lip_gan.pth)")
@@ -227,14 +250,16 @@ def wav2lip_main(argv: Optional[List[str]] = None) -> int:
 
 
 def tts_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="tts.py", formatter_class=FORMATTER,
-                                description="Turn text into speech offline (eSpeak NG), as input for lip_sync.py.")
+    p = Parser(prog="tts.py",
+               description="Turn text into speech offline (eSpeak NG), as input for lip_sync.py.")
     src = p.add_mutually_exclusive_group(required=True)
     src.add_argument("--text", help="the words to speak (UTF-8, any language eSpeak NG knows)")
     src.add_argument("--text_file", help="a UTF-8 text file to speak")
     src.add_argument("--list_voices", action="store_true", help="list the voices and exit")
     p.add_argument("--output", default="audio/speech.wav", help="WAV file to write")
-    p.add_argument("--voice", default=None, help="voice id, name or language code (e.g. en, fr, de, ja)")
+    p.add_argument("--voice", default=None, help="voice id, name or language code (e.g. en, fr, de, ja); by default "
+                                                 "the language of the text's script (Arabic, Hebrew, Cyrillic, CJK...), "
+                                                 "English for Latin script")
     p.add_argument("--rate", type=int, default=None, help="speaking rate in words per minute")
     p.add_argument("--quiet", action="store_true", help="print nothing on success")
     return p
@@ -242,6 +267,7 @@ def tts_parser() -> argparse.ArgumentParser:
 
 def _tts(args: argparse.Namespace) -> int:
     from .io import tts
+    from .io.files import check_output
     from .io.media import check_readable
 
     if args.list_voices:
@@ -258,6 +284,7 @@ def _tts(args: argparse.Namespace) -> int:
             raise LipSyncError(f"{args.text_file}: not UTF-8 text") from None
     if not text.strip():
         raise LipSyncError(f"{args.text_file or '--text'}: the text to speak is empty")
+    check_output(args.output, "speech output", extensions=(".wav",), inputs=[args.text_file])
     tts.synthesize(text, args.output, voice=args.voice, rate=args.rate)
     if not args.quiet:
         print(f"wrote {args.output}")
@@ -269,10 +296,10 @@ def tts_main(argv: Optional[List[str]] = None) -> int:
 
 
 def evaluate_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="evaluate.py", formatter_class=FORMATTER,
-                                description="Measure a lip-sync result. Subcommands: 'panel' (a blind listening/viewing "
-                                            "test page), 'tally' (its scores), 'benchmark' (the dub test over a folder); "
-                                            "see 'evaluate.py panel --help' etc.")
+    p = Parser(prog="evaluate.py",
+               description="Measure a lip-sync result. Subcommands: 'panel' (a blind listening/viewing "
+                           "test page), 'tally' (its scores), 'benchmark' (the dub test over a folder); "
+                           "see 'evaluate.py panel --help' etc.")
     p.add_argument("--video", required=True, help="the result to measure")
     p.add_argument("--reference", help="the real video the result should reproduce (same frame rate)")
     p.add_argument("--audio", help="the sound that drove the result: checks the result's sound track against it")
@@ -291,6 +318,7 @@ def evaluate_parser() -> argparse.ArgumentParser:
 def _evaluate(args: argparse.Namespace) -> int:
     from .eval.evaluation import evaluate, format_report
 
+    _check_json(args.json, [args.video, args.reference, args.audio, args.source, args.annotations])
     result = evaluate(video=args.video, reference=args.reference, audio=args.audio, source=args.source,
                       annotations=args.annotations,
                       plot=args.plot, side_by_side=args.side_by_side, detector=args.detector, quiet=args.quiet)
@@ -300,18 +328,26 @@ def _evaluate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _check_json(path: Optional[str], inputs: List[Optional[str]]) -> None:
+    """Before the work: --json names a file that can be written (not a folder, not an input)."""
+    if path:
+        from .io.files import check_output
+
+        check_output(path, "JSON output", inputs=inputs)
+
+
 def _maybe_json(path: Optional[str], obj) -> None:
     if path:
         import json
 
-        from .io.media import write_file
+        from .io.files import write_file
 
         write_file(path, json.dumps(obj, indent=1))
 
 
 def panel_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="evaluate.py panel", formatter_class=FORMATTER,
-                                description="Write a blind rating page (one self-contained HTML file) for judges.")
+    p = Parser(prog="evaluate.py panel",
+               description="Write a blind rating page (one self-contained HTML file) for judges.")
     p.add_argument("clips", nargs="+", help="the videos to rate")
     p.add_argument("--out", required=True, help="folder for index.html (send it to judges) and key.json (keep it)")
     p.add_argument("--seed", type=int, default=None, help="fix the clip names' assignment")
@@ -331,8 +367,8 @@ def _panel(args: argparse.Namespace) -> int:
 
 
 def tally_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="evaluate.py tally", formatter_class=FORMATTER,
-                                description="Mean opinion scores with 95% confidence intervals from judges' files.")
+    p = Parser(prog="evaluate.py tally",
+               description="Mean opinion scores with 95% confidence intervals from judges' files.")
     p.add_argument("scores", nargs="+", help="the JSON files the judges sent back (globs are expanded)")
     p.add_argument("--key", help="the panel's key.json (default: beside the first scores file)")
     p.add_argument("--json", help="also write the scores to this JSON file")
@@ -347,6 +383,7 @@ def _tally(args: argparse.Namespace) -> int:
     from .eval.panel import KEY_NAME, format_tally, tally
 
     files = [f for pattern in args.scores for f in (sorted(glob.glob(pattern)) or [pattern])]
+    _check_json(args.json, files + [args.key])
     mos = tally([f for f in files if os.path.basename(f) != KEY_NAME], args.key)
     _maybe_json(args.json, mos)
     if not args.quiet:
@@ -355,8 +392,8 @@ def _tally(args: argparse.Namespace) -> int:
 
 
 def benchmark_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="evaluate.py benchmark", formatter_class=FORMATTER,
-                                description="Run the dub test with lip_sync.py over every clip in a folder.")
+    p = Parser(prog="evaluate.py benchmark",
+               description="Run the dub test with lip_sync.py over every clip in a folder.")
     p.add_argument("clips_dir", help="folder of talking-face videos with their own speech")
     p.add_argument("--out", default="docs/BENCHMARKS.md", help="markdown file to write")
     p.add_argument("--modes", default="speech", help="comma-separated: speech, silent, image")
@@ -393,8 +430,8 @@ def evaluate_main(argv: Optional[List[str]] = None) -> int:
 def train_parser() -> argparse.ArgumentParser:
     from .generators import checkpoint as ckpt_lib
 
-    p = argparse.ArgumentParser(prog="lipsync-train", formatter_class=FORMATTER,
-                                description="Train the sync model (sound -> mouth shape) on talking-face videos.")
+    p = Parser(prog="lipsync-train",
+               description="Train the sync model (sound -> mouth shape) on talking-face videos.")
     p.add_argument("--data", nargs="*", default=[], help="talking-face videos with their own speech, or folders of them")
     p.add_argument("--holdout", nargs="*", default=[],
                    help="never train on clips whose file names contain one of these strings; measure the model on them")

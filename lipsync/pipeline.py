@@ -9,8 +9,9 @@ renders and encodes. Only the face track (a few kB per second) is kept for the w
 from __future__ import annotations
 
 import dataclasses
+import logging
+import math
 import os
-import tempfile
 import time
 from contextlib import nullcontext
 from typing import Callable, ContextManager, Optional, Sequence, Tuple
@@ -19,18 +20,20 @@ import cv2
 import numpy as np
 
 from . import generators
-from .errors import InputError, OutputError
+from .errors import InputError
 from .face.detect import DETECTORS, Box
 from .face.track import FaceTrack, TrackSettings, require_faces, track_frames, track_media
 from .generators.base import PERSONALIZE_MODES, Generator, GeneratorSettings, Source
 from .io import audio as audio_lib
-from .io.media import DEFAULT_CRF, Colour, check_readable, probe
+from .io.files import NAME_MAX, check_output, cut, shorten, temp_dir
+from .io.media import DEFAULT_CRF, MAX_SIDE, VIDEO_OUTPUTS, Colour, check_readable, fit_size, probe
 from .progress import CancelCheck, Progress, ProgressCallback
 from .render.alive import AliveRenderer
 from .render.loop import LOOP_MODES, FrameSource, render_video
 from .render.paste import DEFAULT_PADS as WAV2LIP_PADS
 
 MAX_FPS = 120.0
+log = logging.getLogger(__name__)
 
 
 @dataclasses.dataclass
@@ -43,39 +46,32 @@ class Result:
     frames_without_face: int
     fps: float
     seconds: float  # wall time of the run
+    replaced: bool = False  # a file was there before, and the output replaced it
+    scaled_from: Optional[Tuple[int, int]] = None  # the input's frame size, when it was scaled down to fit
 
     def summary(self) -> str:
-        return (f"wrote {self.outfile}: {self.duration:.2f} s, {self.frames} frames at {self.fps:g} fps, "
-                f"{self.frames_without_face} without a face, in {self.seconds:.1f} s")
+        scaled = f", scaled down from {self.scaled_from[0]}x{self.scaled_from[1]}" if self.scaled_from else ""
+        return (f"{'replaced' if self.replaced else 'wrote'} {self.outfile}: {self.duration:.2f} s, {self.frames} "
+                f"frames at {self.fps:g} fps{scaled}, {self.frames_without_face} without a face, in {self.seconds:.1f} s")
 
 
 def default_outfile(video_path: str, audio_stem: str, output_dir: str = "output") -> str:
+    """<output_dir>/<video stem>_<audio stem>.mp4, the stems shortened to a name the file system takes."""
     stem = os.path.splitext(os.path.basename(video_path))[0]
-    return os.path.join(output_dir, f"{stem}_{audio_stem}.mp4")
+    return os.path.join(output_dir, shorten(stem, NAME_MAX, keep=f"_{cut(audio_stem, 60)}.mp4"))
 
 
-def _same_file(a: str, b: str) -> bool:
-    try:
-        return os.path.exists(a) and os.path.exists(b) and os.path.samefile(a, b)
-    except OSError:
-        return False
+def check_outfile(outfile: str, inputs: Sequence[Optional[str]]) -> bool:
+    """Refuse an output video that would overwrite an input, or that cannot be written (see
+    files.check_output). Returns whether it replaces a file."""
+    return check_output(outfile, "output", extensions=VIDEO_OUTPUTS, inputs=inputs)
 
 
-def check_outfile(outfile: str, inputs: Sequence[Optional[str]]) -> None:
-    """Refuse an output that would overwrite an input, or that cannot be written."""
-    for path in inputs:
-        if path and (os.path.abspath(path) == os.path.abspath(outfile) or _same_file(path, outfile)):
-            raise OutputError(f"{outfile}: the output file is also an input; choose another output file")
-    if os.path.isdir(outfile):
-        raise OutputError(f"{outfile}: the output path is a folder; give a file name such as {outfile}/out.mp4")
-    folder = os.path.dirname(os.path.abspath(outfile))
-    existing = folder
-    while not os.path.exists(existing):
-        existing = os.path.dirname(existing)
-    if not os.path.isdir(existing):
-        raise OutputError(f"{existing}: is a file, not a folder: cannot write {outfile}")
-    if not os.access(existing, os.W_OK):
-        raise OutputError(f"{existing}: output folder is not writable")
+def check_box(box: Optional[Box], width: int, height: int, source: str) -> None:
+    """InputError unless the face box lies inside the frame."""
+    if box is not None and (box[2] > width or box[3] > height):
+        raise InputError(f"{source}: the face box (left, top, right, bottom) {tuple(box)} does not fit in the "
+                         f"{width}x{height} frame")
 
 
 def check_options(*, model: Optional[str] = None, loop: str = "pingpong", crf: int = DEFAULT_CRF,
@@ -91,7 +87,7 @@ def check_options(*, model: Optional[str] = None, loop: str = "pingpong", crf: i
         raise InputError(f"unknown loop mode {loop!r} (choose from {', '.join(LOOP_MODES)})")
     if not 0 <= crf <= 51:
         raise InputError(f"crf {crf}: must be between 0 and 51")
-    if fps is not None and not 0 < fps <= MAX_FPS:
+    if fps is not None and not (math.isfinite(fps) and 0 < fps <= MAX_FPS):
         raise InputError(f"fps {fps:g}: must be more than 0 and at most {MAX_FPS:g}")
     if batch_size < 1:
         raise InputError(f"batch size {batch_size}: must be 1 or more")
@@ -104,7 +100,7 @@ def check_options(*, model: Optional[str] = None, loop: str = "pingpong", crf: i
         raise InputError(f"pads {tuple(pads)}: give four numbers (top, bottom, left, right)")
     if detector not in DETECTORS:
         raise InputError(f"unknown face detector {detector!r} (choose from {', '.join(DETECTORS)})")
-    if personalize_seconds <= 0:
+    if not (math.isfinite(personalize_seconds) and personalize_seconds > 0):
         raise InputError(f"personalization length {personalize_seconds:g} s: must be more than 0")
 
 
@@ -167,14 +163,20 @@ def lip_sync(*, video_path: str, audio_path: Optional[str] = None, text: Optiona
     info = probe(video_path)
     if not info.has_video:
         raise InputError(f"{video_path}: has no video stream (an audio file given as the video?)")
+    check_box(box, info.width, info.height, video_path)
+    info = info.fitted()
+    if info.stored_size:
+        log.warning("%s: %dx%d frames are larger than %d pixels on a side; scaled down to %dx%d", video_path,
+                    *info.stored_size, MAX_SIDE, info.width, info.height)
+        box = box and tuple(int(v * info.width / info.stored_size[0]) for v in box)
     if text is None:
         check_readable(audio_path, "audio")
     audio_stem = "tts" if text is not None else os.path.splitext(os.path.basename(audio_path))[0]
     outfile = outfile or default_outfile(video_path, audio_stem, output_dir)
-    check_outfile(outfile, [video_path, audio_path])
+    replaces = check_outfile(outfile, [video_path, audio_path])
     generator = make_generator(model, pads=pads, checkpoint_path=checkpoint_path, device=device,
                                personalize=personalize, personalize_seconds=personalize_seconds, use_cache=use_cache)
-    with tempfile.TemporaryDirectory(prefix="lipsync-") as workdir:
+    with temp_dir("run") as workdir:
         sound = prepare_audio(audio_path, text, workdir, voice, rate)
         wav = audio_lib.load_audio(sound)
         rate_out = float(fps) if info.is_image else float(info.fps or fps)
@@ -182,20 +184,21 @@ def lip_sync(*, video_path: str, audio_path: Optional[str] = None, text: Optiona
         track = track_media(info, rate_out, settings, use_cache=use_cache, progress=reporter)
         source = Source(video_path, info.is_image, info.has_audio, rate_out, track,
                         track if nosmooth else track.smoothed())
-        return _dub(generator, source, wav, sound=sound, outfile=outfile,
-                    frames=lambda n_out: FrameSource(info, rate_out, spool=n_out > len(track)),
-                    size=(info.width, info.height), colour=info.colour, loop=loop, crf=crf, batch_size=batch_size,
-                    progress=reporter, start=start, alive=info.is_image and not still)
+        result = _dub(generator, source, wav, sound=sound, outfile=outfile,
+                      frames=lambda n_out: FrameSource(info, rate_out, spool=n_out > len(track), n_frames=len(track)),
+                      size=(info.width, info.height), colour=info.colour, loop=loop, crf=crf, batch_size=batch_size,
+                      progress=reporter, start=start, alive=info.is_image and not still, face_index=face_index)
+    return dataclasses.replace(result, replaced=replaces, scaled_from=info.stored_size)
 
 
 def _dub(generator: Generator, source: Source, wav: np.ndarray, *, sound: str, outfile: str,
          frames: Callable[[int], ContextManager[Callable[[int], Optional[np.ndarray]]]], size: Tuple[int, int],
          colour: Optional[Colour], loop: str, crf: int, batch_size: int, progress: Progress, start: float,
-         alive: bool = False) -> Result:
+         alive: bool = False, face_index: Optional[int] = None) -> Result:
     """The common end of both entry points: the generator's stages plan every output frame's
     mouth from `wav` and render them over the source. `frames(n_out)` opens the source frames
     (a context giving frame i by index); `alive`: add blinks and head motion (a photo)."""
-    require_faces(source.track, source.path)
+    require_faces(source.track, source.path, face_index)
     sound_stage, renderer = generator.stages(source, progress)
     n_out = audio_lib.frame_count(len(wav), source.fps)
     mouths = sound_stage.plan(wav, source.fps, n_out)
@@ -231,10 +234,12 @@ def lip_sync_frames(*, frames_dir: str, audio_path: str, outfile: Optional[str] 
     check_readable(audio_path, "audio")
     stem = os.path.splitext(os.path.basename(audio_path))[0]
     outfile = outfile or default_outfile(os.path.basename(os.path.normpath(frames_dir)), stem, output_dir)
-    check_outfile(outfile, [audio_path, folder.audio_path])
+    replaces = check_outfile(outfile, [audio_path, folder.audio_path])
+    check_box(box, folder.width, folder.height, frames_dir)
     generator = make_generator("wav2lip", pads=pads, checkpoint_path=checkpoint_path, device=device)
     wav = audio_lib.load_audio(audio_path)
-    width, height = folder.width // resize_factor // 2 * 2, folder.height // resize_factor // 2 * 2
+    width, height = fit_size(folder.width // resize_factor // 2 * 2, folder.height // resize_factor // 2 * 2)
+    box = box and tuple(int(v * width / folder.width) for v in box)
 
     def frame(i: int):
         image = folder.get(i)
@@ -246,6 +251,7 @@ def lip_sync_frames(*, frames_dir: str, audio_path: str, outfile: Optional[str] 
     track: FaceTrack = track_frames((frame(i) for i in range(len(folder))), settings, folder.fps,
                                     total=len(folder), progress=reporter)
     source = Source(frames_dir, False, False, folder.fps, track, track if nosmooth else track.smoothed())
-    return _dub(generator, source, wav, sound=audio_path, outfile=outfile, frames=lambda n_out: nullcontext(frame),
-                size=(width, height), colour=folder.colour, loop=loop, crf=crf, batch_size=batch_size,
-                progress=reporter, start=start)
+    result = _dub(generator, source, wav, sound=audio_path, outfile=outfile, frames=lambda n_out: nullcontext(frame),
+                  size=(width, height), colour=folder.colour, loop=loop, crf=crf, batch_size=batch_size,
+                  progress=reporter, start=start)
+    return dataclasses.replace(result, replaced=replaces)

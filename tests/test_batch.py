@@ -19,11 +19,12 @@ def _csv(path, text):
     return str(path)
 
 
-def test_read_jobs_resolves_paths_and_default_outfiles(tmp_path):
+def test_read_jobs_resolves_paths_and_default_outfiles_beside_the_csv(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path / "..")  # not the CSV's folder: outputs still go beside the CSV
     jobs = read_jobs(_csv(tmp_path / "jobs.csv", "video,audio,outfile\nv/a.mp4,s/x.wav,\n\nv/b.mp4,s/y.wav,o/b.mp4\n"),
                      output_dir="out")
     assert [j.line for j in jobs] == [2, 4]
-    assert jobs[0].video == str(tmp_path / "v" / "a.mp4") and jobs[0].outfile == os.path.join("out", "a_x.mp4")
+    assert jobs[0].video == str(tmp_path / "v" / "a.mp4") and jobs[0].outfile == str(tmp_path / "out" / "a_x.mp4")
     assert jobs[1].outfile == str(tmp_path / "o" / "b.mp4")
 
 

@@ -69,6 +69,10 @@ def test_bank_round_trips_through_the_track_cache(astro, opened):
     assert diff.mean() < 2.0  # stored as JPEG at high quality
     arrays = bank.to_arrays()
     arrays["bank_jpeg"] = arrays["bank_jpeg"][:50]
+    with pytest.raises(ValueError, match="inconsistent"):
+        bank_lib.MouthBank.from_arrays(arrays)
+    arrays = bank.to_arrays()
+    arrays["bank_jpeg"] = np.zeros_like(arrays["bank_jpeg"])
     with pytest.raises(ValueError, match="damaged"):
         bank_lib.MouthBank.from_arrays(arrays)
 

@@ -4,6 +4,7 @@ import subprocess
 import numpy as np
 import pytest
 
+from lipsync.io import files as lsfiles
 from lipsync.io import media as lsmedia
 from lipsync.errors import InputError, OutputError
 
@@ -93,7 +94,7 @@ def test_writer_is_visually_lossless_and_muxes_sound(tmp_path, media):
 def test_atomic_output_leaves_nothing_on_failure(tmp_path):
     target = tmp_path / "result.mp4"
     with pytest.raises(RuntimeError):
-        with lsmedia.atomic_output(str(target)) as tmp:
+        with lsfiles.atomic_output(str(target)) as tmp:
             with open(tmp, "wb") as f:
                 f.write(b"partial")
             raise RuntimeError("boom")
@@ -104,7 +105,7 @@ def test_atomic_output_refuses_unwritable_folder(tmp_path):
     blocker = tmp_path / "a_file"
     blocker.write_text("x")  # a file where the output folder should be: unwritable even for root
     with pytest.raises(OutputError, match=r"a_file/sub: cannot create the output folder \(Not a directory\)"):
-        with lsmedia.atomic_output(str(blocker / "sub" / "x.mp4")):
+        with lsfiles.atomic_output(str(blocker / "sub" / "x.mp4")):
             pass
     assert blocker.read_text() == "x"
 

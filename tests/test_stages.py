@@ -115,7 +115,7 @@ def test_face_track_is_data_and_a_damaged_cache_entry_is_rebuilt(tmp_path, media
         f.truncate(100)  # a damaged entry (a full disk, a killed run)
     with caplog.at_level(logging.WARNING, logger="lipsync"):
         assert face_track.cached_track(entry) is None
-    assert "damaged cache entry" in caplog.text and not os.path.exists(entry)
+    assert "discarding the cache entry" in caplog.text and not os.path.exists(entry)
     rebuilt = face_track.track_media(media_io.probe(media["video"]), 25.0, face_track.TrackSettings())
     np.testing.assert_array_equal(rebuilt.landmarks, track.landmarks)
     assert os.path.exists(entry)

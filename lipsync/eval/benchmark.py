@@ -22,7 +22,8 @@ from tqdm import tqdm
 from ..errors import InputError
 from ..face.landmarks import openings
 from ..face.track import TrackSettings, track_media
-from ..io.media import VideoReader, ffmpeg_command, probe, write_file
+from ..io.files import write_file
+from ..io.media import VideoReader, ffmpeg_command, probe
 from ..progress import Progress
 from . import metrics
 from .evaluation import evaluate

@@ -21,7 +21,8 @@ from ..errors import InputError
 from ..face.landmarks import openings
 from ..face.track import TrackSettings, track_media
 from ..io import audio as audio_lib
-from ..io.media import MediaInfo, VideoReader, VideoWriter, atomic_output, check_readable, probe, write_file
+from ..io.files import atomic_output, check_output, write_file
+from ..io.media import VIDEO_OUTPUTS, MediaInfo, VideoReader, VideoWriter, check_readable, probe
 from ..progress import Progress
 from ..render.loop import FrameSource, source_index
 from . import asd, avsync, metrics
@@ -87,7 +88,8 @@ def _pixel_pass(result: MediaInfo, reference: Optional[MediaInfo], source: Optio
                                   [RESULT_BGR, REFERENCE_BGR, SOURCE_BGR], width, 120)
             tmp = stack.enter_context(atomic_output(side_by_side))
             writer = stack.enter_context(VideoWriter(tmp, width, result.height + curves.shape[0], result.fps,
-                                                     audio_path=result.path if result.has_audio else None))
+                                                     audio_path=result.path if result.has_audio else None,
+                                                     name=side_by_side))
         ref_frames = iter(VideoReader(reference, result.fps)) if reference is not None else None
         src_frames = stack.enter_context(FrameSource(source, result.fps, spool=True)) \
             if source is not None and writer is not None else None
@@ -252,6 +254,11 @@ def evaluate(*, video: str, reference: Optional[str] = None, audio: Optional[str
     # every check of the inputs before any long work
     if side_by_side and not (reference or source):
         raise InputError("a side-by-side video needs a reference or source video to show next to the result")
+    inputs = [video, reference, audio, source, annotations]
+    if plot:
+        check_output(plot, "plot", extensions=(".png",), inputs=inputs)
+    if side_by_side:
+        check_output(side_by_side, "side-by-side video", extensions=VIDEO_OUTPUTS, inputs=inputs)
     if audio and not info.has_audio:
         raise InputError(f"{video}: has no sound track to compare with {audio}")
     ref_info = _check_video(reference, "reference", info) if reference else None

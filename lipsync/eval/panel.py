@@ -16,12 +16,13 @@ import os
 import random
 import string
 import subprocess
-import tempfile
 import uuid
 from typing import Dict, List, Optional
 
-from ..errors import InputError
-from ..io.media import check_readable, ffmpeg_command, probe, write_file
+from ..errors import InputError, OutputError
+from ..io import jsondoc
+from ..io.files import check_output, temp_dir, write_file
+from ..io.media import ffmpeg_command, probe
 
 CRITERIA = ("sync", "naturalness")
 KEY_NAME = "key.json"
@@ -95,7 +96,7 @@ def _playable_mp4(clip: str) -> str:
     if clip.lower().endswith((".mp4", ".m4v")):
         with open(clip, "rb") as f:
             return base64.b64encode(f.read()).decode("ascii")
-    with tempfile.TemporaryDirectory(prefix="lipsync-panel-") as work:
+    with temp_dir("panel") as work:
         out = os.path.join(work, "clip.mp4")
         proc = subprocess.run(ffmpeg_command("-i", clip,
                                "-c:v", "libx264", "-crf", "18", "-pix_fmt", "yuv420p", "-vf", "pad=ceil(iw/2)*2:ceil(ih/2)*2",
@@ -114,6 +115,10 @@ def make_panel(clips: List[str], out_dir: str, *, seed: Optional[int] = None) ->
     """
     if len(clips) < 1:
         raise InputError("panel needs at least one clip")
+    if os.path.exists(out_dir) and not os.path.isdir(out_dir):
+        raise OutputError(f"{out_dir}: is a file; the panel needs a folder for {PAGE_NAME} and {KEY_NAME}")
+    for name in (PAGE_NAME, KEY_NAME):
+        check_output(os.path.join(out_dir, name), "panel", inputs=clips)
     for clip in clips:
         info = probe(clip)
         if not info.has_video or info.is_image:
@@ -126,7 +131,6 @@ def make_panel(clips: List[str], out_dir: str, *, seed: Optional[int] = None) ->
     blocks = [_clip_block(name, f"data:video/mp4;base64,{_playable_mp4(clip)}") for name, clip in zip(names, order)]
     page = _PAGE.format(clips="\n".join(blocks), panel_id=json.dumps(panel_id), clip_ids=json.dumps(names),
                         criteria=json.dumps(list(CRITERIA)))
-    os.makedirs(out_dir, exist_ok=True)
     page_path = os.path.join(out_dir, PAGE_NAME)
     write_file(page_path, page)
     key = {"panel_id": panel_id, "clips": {n: os.path.abspath(c) for n, c in zip(names, order)}}
@@ -149,30 +153,24 @@ def tally(score_files: List[str], key_path: Optional[str] = None) -> Dict[str, D
     if not score_files:
         raise InputError("tally needs at least one score file")
     key_path = key_path or os.path.join(os.path.dirname(os.path.abspath(score_files[0])), KEY_NAME)
-    check_readable(key_path, "panel key")
-    with open(key_path, encoding="utf-8") as f:
-        key = json.load(f)
-    collected: Dict[str, Dict[str, List[int]]] = {name: {k: [] for k in CRITERIA} for name in key["clips"]}
+    key = jsondoc.read(key_path, "panel key")
+    panel_id = jsondoc.require(key, "panel_id", str, key_path, "panel key")
+    clips = jsondoc.require(key, "clips", dict, key_path, "panel key", check=lambda c: c and all(
+        isinstance(v, str) for v in c.values()), expected="an object of clip names and their files")
+    collected: Dict[str, Dict[str, List[int]]] = {name: {k: [] for k in CRITERIA} for name in clips}
     for path in score_files:
-        check_readable(path, "scores")
-        try:
-            with open(path, encoding="utf-8") as f:
-                doc = json.load(f)
-        except (json.JSONDecodeError, UnicodeDecodeError):
-            raise InputError(f"{path}: not a scores file (invalid JSON)") from None
-        if doc.get("panel_id") != key["panel_id"]:
+        doc = jsondoc.read(path, "scores file")
+        if jsondoc.require(doc, "panel_id", str, path, "scores file") != panel_id:
             raise InputError(f"{path}: scores from another panel (panel_id does not match {key_path})")
-        for name, scores in doc.get("scores", {}).items():
+        for name, scores in jsondoc.require(doc, "scores", dict, path, "scores file", default={}).items():
             if name not in collected:
                 raise InputError(f"{path}: unknown clip {name!r}")
             for k in CRITERIA:
-                value = scores.get(k)
-                if not isinstance(value, int) or not 1 <= value <= 5:
-                    raise InputError(f"{path}: clip {name} {k} score {value!r} is not 1-5")
-                collected[name][k].append(value)
+                collected[name][k].append(jsondoc.require(scores, k, int, path, f"scores of clip {name}",
+                                                          check=lambda v: 1 <= v <= 5, expected="a whole number 1-5"))
     out: Dict[str, Dict[str, dict]] = {}
     for name, per in collected.items():
-        label = os.path.basename(key["clips"][name])
+        label = os.path.basename(clips[name])
         out[label] = {}
         for k, values in per.items():
             n = len(values)

@@ -211,9 +211,13 @@ class MouthBank:
 
     @staticmethod
     def from_arrays(arrays: dict) -> "MouthBank":
+        points, lengths, jpeg = arrays["bank_points"], arrays["bank_lengths"], arrays["bank_jpeg"]
+        if points.ndim != 3 or points.shape[1:] != (68, 2) or lengths.shape != (len(points),) \
+                or (lengths <= 0).any() or lengths.sum() != len(jpeg):
+            raise ValueError("an inconsistent mouth bank")
         bank = MouthBank(float(arrays["bank_scale"]))
-        ends = np.cumsum(arrays["bank_lengths"])
-        for end, length, points in zip(ends, arrays["bank_lengths"], arrays["bank_points"]):
+        ends = np.cumsum(lengths)
+        for end, length, points in zip(ends, lengths, points):
             patch = cv2.imdecode(arrays["bank_jpeg"][end - length:end], cv2.IMREAD_COLOR)
             if patch is None or patch.shape[1::-1] != bank.size:
                 raise ValueError("a damaged mouth bank patch")

@@ -53,7 +53,8 @@ class FaceTrack:
     boxes: float32 (n, 4) face boxes (left, top, right, bottom), NaN rows likewise;
     fps: frames per second of the track; exemplar: the person's open mouth, when one was
     seen while tracking (the mesh renderer paints it into mouths it opens); bank: the
-    person's lower face in many mouth shapes (the exemplar renderer's material).
+    person's lower face in many mouth shapes (the exemplar renderer's material);
+    most_faces: the most faces the detector saw in one frame.
     """
 
     landmarks: np.ndarray
@@ -61,6 +62,7 @@ class FaceTrack:
     fps: float
     exemplar: Optional[MouthExemplar] = None
     bank: Optional[MouthBank] = None
+    most_faces: int = 0
 
     def __len__(self) -> int:
         return len(self.landmarks)
@@ -86,7 +88,7 @@ class FaceTrack:
 
     def to_arrays(self) -> Dict[str, np.ndarray]:
         arrays = dict(landmarks=self.landmarks.astype(np.float32), boxes=self.boxes.astype(np.float32),
-                      fps=np.float64(self.fps))
+                      fps=np.float64(self.fps), most_faces=np.int32(self.most_faces))
         if self.exemplar is not None:
             arrays.update(exemplar_image=self.exemplar.image, exemplar_inner=self.exemplar.inner,
                           exemplar_opening=np.float32(self.exemplar.opening))
@@ -97,15 +99,19 @@ class FaceTrack:
     @staticmethod
     def from_arrays(arrays: Dict[str, np.ndarray]) -> "FaceTrack":
         """Raises KeyError or ValueError for arrays that are not a track."""
-        landmarks, boxes = arrays["landmarks"], arrays["boxes"]
+        landmarks, boxes, fps = arrays["landmarks"], arrays["boxes"], float(arrays["fps"])
         if landmarks.ndim != 3 or landmarks.shape[1:] != (N_POINTS, 2) or boxes.shape != (len(landmarks), 4):
             raise ValueError(f"track arrays of shapes {landmarks.shape} and {boxes.shape}")
+        if not 0 < fps <= 1000:
+            raise ValueError(f"a track at {fps} fps")
         exemplar = None
         if "exemplar_image" in arrays:
             exemplar = MouthExemplar(arrays["exemplar_image"], arrays["exemplar_inner"],
                                      float(arrays["exemplar_opening"]))
+            if exemplar.image.ndim != 3 or exemplar.image.dtype != np.uint8 or exemplar.inner.shape[-1:] != (2,):
+                raise ValueError("an inconsistent mouth exemplar")
         bank = MouthBank.from_arrays(arrays) if "bank_points" in arrays else None
-        return FaceTrack(landmarks, boxes, float(arrays["fps"]), exemplar, bank)
+        return FaceTrack(landmarks, boxes, fps, exemplar, bank, int(arrays.get("most_faces", 0)))
 
 
 def _iou(a: Box, b: Box) -> float:
@@ -137,8 +143,10 @@ class FaceTracker:
         self._face: Optional[np.ndarray] = None  # normalised appearance of the face at the last detection
         self._since_detect = 0
         self.box: Optional[Box] = None  # the box of the face found in the last frame
+        self.most_faces = 0  # the most faces found in one frame
 
     def _choose(self, boxes: Sequence[Box]) -> Optional[Box]:
+        self.most_faces = max(self.most_faces, len(boxes))
         if not boxes:
             return None
         if self._box is not None:
@@ -250,7 +258,7 @@ def track_frames(frames: Iterable[np.ndarray], settings: TrackSettings, fps: flo
             bar.update(1)
     landmarks = np.stack(points_rows) if points_rows else np.zeros((0, N_POINTS, 2), np.float32)
     boxes = np.array(box_rows, np.float32).reshape(-1, 4)
-    return FaceTrack(landmarks, boxes, fps, picker.best(), bank)
+    return FaceTrack(landmarks, boxes, fps, picker.best(), bank, tracker.most_faces)
 
 
 def cache_path(video_path: str, settings: TrackSettings, fps: float) -> str:
@@ -260,25 +268,25 @@ def cache_path(video_path: str, settings: TrackSettings, fps: float) -> str:
 
 
 def cached_track(path: str, n_expected: Optional[int] = None) -> Optional[FaceTrack]:
-    """The track in cache entry `path`, or None (missing, damaged, or not `n_expected` frames long)."""
-    arrays = cache.load(path)
-    if arrays is None:
-        return None
-    try:
-        track = FaceTrack.from_arrays(arrays)
-    except (KeyError, ValueError) as exc:
-        log.warning("ignoring cache entry %s: %s", path, exc)
-        return None
-    if n_expected is not None and abs(len(track) - n_expected) > max(5, 0.1 * n_expected):  # containers' durations are approximate
-        log.warning("ignoring cache entry %s: %d frames, the video has about %d", path, len(track), n_expected)
+    """The track in cache entry `path`, or None (missing; discarded when damaged, or not
+    `n_expected` frames long)."""
+    track = cache.load(path, FaceTrack.from_arrays)
+    if track is not None and n_expected is not None and \
+            abs(len(track) - n_expected) > max(5, 0.1 * n_expected):  # containers' durations are approximate
+        cache.discard(path, f"{len(track)} frames, the video has about {n_expected}")
         return None
     return track
 
 
-def require_faces(track: FaceTrack, source: str) -> None:
-    """Raise NoFaceError when no frame of `track` has a face."""
-    if len(track) == 0 or not track.valid.any():
-        raise NoFaceError(f"{source}: no face found in any frame")
+def require_faces(track: FaceTrack, source: str, face_index: Optional[int] = None) -> None:
+    """Raise NoFaceError when no frame of `track` has a face (saying so when there are faces,
+    but fewer than `face_index` asks for)."""
+    if len(track) and track.valid.any():
+        return
+    if face_index is not None and 0 < track.most_faces <= face_index:
+        raise NoFaceError(f"{source}: no face number {face_index} (counting from 0 at the left): "
+                          f"at most {track.most_faces} face{'s' if track.most_faces > 1 else ''} in a frame")
+    raise NoFaceError(f"{source}: no face found in any frame")
 
 
 def track_media(info: "MediaInfo", fps: float, settings: TrackSettings, *, use_cache: bool = True,

@@ -16,7 +16,8 @@ from typing import Dict, List, Optional, Tuple
 import numpy as np
 
 from ..errors import InputError, MissingBackendError
-from ..io.media import atomic_output
+from ..io import jsondoc
+from ..io.files import atomic_output
 
 FORMAT = "lipsync-sync-model/2"
 DEFAULT_NAME = "sync_model.npz"
@@ -70,19 +71,39 @@ def load(path: str) -> Checkpoint:
 
 
 def from_arrays(arrays: Dict[str, np.ndarray], path: str = "checkpoint") -> Checkpoint:
-    """A checkpoint from the arrays of its .npz (InputError when they are not one)."""
+    """A checkpoint from the arrays of its .npz, every field checked (InputError naming the
+    first wrong one: not a checkpoint, another version, a field missing or of the wrong type,
+    no members, weights that are not finite numbers)."""
     arrays = dict(arrays)
-    try:
-        meta = json.loads(str(arrays.pop("meta")))
-    except Exception as exc:  # no meta, or not JSON
-        raise InputError(f"{path}: not a lipsync sync-model checkpoint ({type(exc).__name__})") from None
-    if meta.get("format") != FORMAT:
-        raise InputError(f"{path}: checkpoint format {meta.get('format')!r} is not {FORMAT!r} "
+    if "meta" not in arrays or arrays["meta"].dtype.kind not in "US" or arrays["meta"].ndim != 0:
+        raise InputError(f"{path}: not a lipsync sync-model checkpoint (no metadata)")
+    meta = jsondoc.parse(str(arrays.pop("meta")), path, "lipsync sync-model checkpoint")
+    what = "checkpoint metadata"
+    found = jsondoc.require(meta, "format", str, path, what, default=None)
+    if found != FORMAT:
+        raise InputError(f"{path}: checkpoint format {found!r} is not {FORMAT!r} "
                          "(made by a different version of lipsync; retrain with `lipsync-train`)")
-    n = int(meta["members"])
+    dims = jsondoc.require(meta, "dims", dict, path, what)
+    for name, value in dims.items():
+        whole = isinstance(value, int) and not isinstance(value, bool) and value >= 0
+        if name == "dropout":
+            jsondoc.require(dims, name, float, path, "model dimensions", check=lambda v: 0 <= v < 1,
+                            expected="a number from 0 to 1")
+        elif not (whole or isinstance(value, list) and value and all(
+                isinstance(v, int) and not isinstance(v, bool) and v > 0 for v in value)):
+            raise InputError(f"{path}: the model dimensions' field {name!r} must be a whole number or a list of "
+                             f"them, not {json.dumps(value)[:40]}")
+    n = jsondoc.require(meta, "members", int, path, what, check=lambda v: 1 <= v <= 64,
+                        expected="a whole number of ensemble members from 1 to 64")
+    info = jsondoc.require(meta, "info", dict, path, what, default={})
     members = [{k[len(f"m{i}_"):]: v for k, v in arrays.items() if k.startswith(f"m{i}_")} for i in range(n)]
     optimiser = [{k[len(f"opt{i}_"):]: v for k, v in arrays.items() if k.startswith(f"opt{i}_")} for i in range(n)]
-    return Checkpoint(meta["dims"], members, [o for o in optimiser if o], meta.get("info", {}))
+    for k, weights in enumerate(members):
+        for name, value in weights.items():
+            if value.dtype.kind != "f" or not np.isfinite(value).all():
+                raise InputError(f"{path}: member {k}'s weights {name} are not all finite numbers "
+                                 "(a diverged or damaged training run); retrain with `lipsync-train`")
+    return Checkpoint(dims, members, [o for o in optimiser if o], info)
 
 
 def build_models(ckpt: Checkpoint, path: str = "checkpoint") -> Tuple[object, list]:

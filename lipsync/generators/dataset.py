@@ -98,13 +98,17 @@ def read_clip(path: str, quiet: bool = True, use_cache: bool = True) -> Optional
     from .features import has_speech
 
     key = cache.entry_path("clips", cache.file_digest(path), DATASET_VERSION)
-    arrays = cache.load(key) if use_cache else None
     name = os.path.basename(path)
-    if arrays is not None:
+
+    def from_arrays(arrays: dict) -> ClipData:
         measured = int(arrays["measured"])
         phones = [(str(p), float(a), float(b)) for p, (a, b) in zip(arrays["phone_names"], arrays["phone_times"])]
         return ClipData(name, arrays["mel"], arrays["mouths"], float(arrays["fps"]), None if measured == -999 else measured,
                         float(arrays["confidence"]), phones)
+
+    cached = cache.load(key, from_arrays) if use_cache else None
+    if cached is not None:
+        return cached
     info = probe(path)
     if not info.has_video or not info.has_audio:
         log.info("%s: skipped (needs both video and sound)", path)

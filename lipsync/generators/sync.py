@@ -137,6 +137,13 @@ def _personal_cache_path(video_path: str, checkpoint_path: str, fps: float, trac
                             f"{fps:.4f}", STYLE_VERSION, track.tobytes(), f"{seconds:.3f}")
 
 
+def _cached_style(arrays: dict) -> np.ndarray:
+    style = arrays["style"]
+    if style.shape != (2, geometry.N_MOUTH, 2) or not np.isfinite(style).all():
+        raise ValueError(f"a style of shape {style.shape}")
+    return style
+
+
 def prepare_person(source: Source, settings: GeneratorSettings, progress: Progress = Progress()) -> Person:
     """The rest shape, the opening range and (with the person's own speech) the personal style."""
     from .train import targets
@@ -173,10 +180,10 @@ def prepare_person(source: Source, settings: GeneratorSettings, progress: Progre
         return person
     path = _personal_cache_path(source.path, checkpoint_path, source.fps, track, settings.personalize_seconds) \
         if settings.use_cache else None
-    arrays = cache.load(path) if path else None
-    if arrays is not None and arrays.get("style", np.zeros(0)).shape == (2, geometry.N_MOUTH, 2):
+    style = cache.load(path, _cached_style) if path else None
+    if style is not None:
         log.debug("personal style from cache %s", path)
-        return dataclasses.replace(person, style=arrays["style"], personal=True)
+        return dataclasses.replace(person, style=style, personal=True)
     start = time.time()
     with progress.stage("personalizing", 1, unit="clip") as bar:
         n = min(len(track), audio_lib.frame_count(len(own), source.fps))

@@ -226,7 +226,7 @@ def sample_sheet(models: list, clips: list, path: str) -> None:
     """Real (green) and predicted (red) mouth opening over time, one strip per clip."""
     import cv2
 
-    from ..io.media import write_file
+    from ..io.files import write_file
     from .sync_model import opening_of
 
     strip_h, width, margin = 90, 1200, 4

@@ -22,6 +22,7 @@ import numpy as np
 from tqdm import tqdm
 
 from ..errors import InputError, OutputError
+from . import jsondoc
 from .media import Colour, VideoReader, ffmpeg_command, probe
 
 INDEX_FILE = "frames.json"
@@ -130,6 +131,14 @@ def extract_frames(*, video_path: str, output_dir: str, fmt: str = "png", qualit
         shutil.rmtree(staging, ignore_errors=True)
 
 
+def _one_number(pattern: str) -> bool:
+    try:
+        name = pattern % 0
+    except (TypeError, ValueError):
+        return False
+    return os.path.basename(name) == name and name not in ("", ".", "..")
+
+
 class FrameFolder:
     """Reads a frame folder by index. Uses frames.json when present; a folder of numbered
     images without one needs `fps`."""
@@ -142,16 +151,15 @@ class FrameFolder:
         audio = None
         source = None
         if os.path.isfile(index_path):
-            try:
-                with open(index_path, encoding="utf-8") as f:
-                    index = json.load(f)
-                pattern = str(index["pattern"])
-                count = int(index["frame_count"])
-                stored_fps = float(index["fps"])
-                audio, source = index.get("audio"), index.get("source")
-                colour = Colour(**index.get("colour", {}))
-            except (OSError, ValueError, KeyError, TypeError) as exc:
-                raise InputError(f"{index_path}: not a valid frames index ({type(exc).__name__}: {exc})") from None
+            index, what = jsondoc.read(index_path, "frames index"), "frames index"
+            pattern = jsondoc.require(index, "pattern", str, index_path, what, check=_one_number,
+                                      expected="a file name with one number field, such as %06d.png")
+            count = jsondoc.require(index, "frame_count", int, index_path, what, check=lambda v: v >= 0)
+            stored_fps = jsondoc.require(index, "fps", float, index_path, what, check=lambda v: 0 < v <= 1000)
+            audio = jsondoc.require(index, "audio", str, index_path, what, default=None)
+            source = jsondoc.require(index, "source", str, index_path, what, default=None)
+            colour = Colour(**{k: v for k, v in jsondoc.require(index, "colour", dict, index_path, what, default={}).items()
+                               if k in ("matrix", "primaries", "transfer", "range") and isinstance(v, str)})
             self.paths = [os.path.join(folder, pattern % i) for i in range(count)]
             missing = [p for p in self.paths if not os.path.isfile(p)]
             if missing:

@@ -8,7 +8,6 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import fractions
-import glob
 import os
 import queue
 import re
@@ -17,17 +16,22 @@ import signal
 import subprocess
 import tempfile
 import threading
-import uuid
-from typing import Callable, Iterator, List, Optional
+from typing import Callable, Iterator, List, Optional, Tuple
 
 import cv2
 import numpy as np
 
-from ..errors import InputError, OutputError
+from ..errors import STOP_SIGNALS, InputError, OutputError
+from .files import register_writer, unregister_writer
 
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".webp", ".bmp")
 DEFAULT_CRF = 18
-PREFETCH_FRAMES = 8  # frames decoded ahead, and frames queued for the encoder
+# Larger frames are scaled down to this many pixels on their long side: 4096 (DCI 4K) keeps every
+# frame within H.264's levels and players, and a run's memory bounded (see the README).
+MAX_SIDE = 4096
+VIDEO_OUTPUTS = (".mp4", ".mov", ".m4v", ".mkv")  # containers the writer makes (H.264 + AAC)
+PREFETCH_FRAMES = 8  # frames decoded ahead, and frames queued for the encoder...
+PREFETCH_BYTES = 64 << 20  # ...as long as they take no more than this (large frames: fewer, at least 2)
 
 
 def ffmpeg_exe() -> str:
@@ -50,6 +54,11 @@ def ffmpeg_command(*args: str, loglevel: Optional[str] = "error") -> List[str]:
     if loglevel:
         cmd += ["-loglevel", loglevel]
     return cmd + list(args)
+
+
+def frames_in_flight(frame_bytes: int) -> int:
+    """How many frames of `frame_bytes` a decoder reads ahead, or an encoder queues."""
+    return int(np.clip(PREFETCH_BYTES // max(1, frame_bytes), 2, PREFETCH_FRAMES))
 
 
 def check_readable(path: str, what: str = "input") -> None:
@@ -154,6 +163,23 @@ class MediaInfo:
     rotation: int = 0  # degrees of display rotation found in the metadata
     is_image: bool = False
     colour: Colour = Colour()  # as the video stream declares it
+    stored_size: Optional[Tuple[int, int]] = None  # (width, height) in the file, when frames are scaled to fit
+
+    def fitted(self, max_side: int = MAX_SIDE) -> "MediaInfo":
+        """This input as the toolkit reads it: frames larger than `max_side` on a side scaled
+        down to fit (every reader of the returned info scales them)."""
+        size = fit_size(self.width, self.height, max_side)
+        if size == (self.width, self.height):
+            return self
+        return dataclasses.replace(self, width=size[0], height=size[1], stored_size=(self.width, self.height))
+
+
+def fit_size(width: int, height: int, max_side: int = MAX_SIDE) -> Tuple[int, int]:
+    """(width, height) scaled down, keeping the shape, to at most `max_side` on a side (even sides)."""
+    scale = max_side / max(width, height)
+    if scale >= 1:
+        return width, height
+    return max(2, int(width * scale) // 2 * 2), max(2, int(height * scale) // 2 * 2)
 
 
 _DURATION = re.compile(r"Duration: (\d+):(\d+):(\d+(?:\.\d+)?)")
@@ -212,12 +238,15 @@ def probe(path: str) -> MediaInfo:
     return MediaInfo(path, duration, True, has_audio, width, height, fps, rotation, still, parse_colour(video_line))
 
 
-def read_image(path: str) -> np.ndarray:
-    """Load a still image as a BGR uint8 array (EXIF orientation applied)."""
+def read_image(path: str, size: Optional[Tuple[int, int]] = None) -> np.ndarray:
+    """Load a still image as a BGR uint8 array (EXIF orientation applied), resized to `size`
+    (width, height) when it is given and differs."""
     check_readable(path, "image")
     image = cv2.imread(path, cv2.IMREAD_COLOR)
     if image is None:
         raise InputError(f"{path}: not a readable image")
+    if size is not None and image.shape[1::-1] != tuple(size):
+        image = cv2.resize(image, tuple(size), interpolation=cv2.INTER_AREA)
     return image
 
 
@@ -252,12 +281,14 @@ class VideoReader:
 
     def frames(self) -> Iterator[np.ndarray]:
         rate = fps_fraction(self.fps)
-        vf = f"fps={rate.numerator}/{rate.denominator}" + (f",{self.info.colour.decode_filter()}" if self.exact else "")
+        vf = (f"fps={rate.numerator}/{rate.denominator}"
+              + (f",scale={self.info.width}:{self.info.height}:flags=area" if self.info.stored_size else "")
+              + (f",{self.info.colour.decode_filter()}" if self.exact else ""))
         cmd = ffmpeg_command("-i", self.info.path, "-map", "0:v:0", "-vf", vf, "-f", "rawvideo", "-pix_fmt", "bgr24", "-")
         with tempfile.TemporaryFile() as errlog:
-            proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=errlog, bufsize=self.frame_bytes * 4)
+            proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=errlog, bufsize=self.frame_bytes)
             # a thread reads ahead, so decoding overlaps with the caller's work on the frames
-            ahead: queue.Queue = queue.Queue(maxsize=PREFETCH_FRAMES)
+            ahead: queue.Queue = queue.Queue(maxsize=frames_in_flight(self.frame_bytes))
             stop = threading.Event()
 
             def going() -> bool:
@@ -310,12 +341,9 @@ def _put(q: queue.Queue, item, keep_trying: Callable[[], bool]) -> bool:
     return False
 
 
-_ENCODERS: dict = {}  # temporary output path -> the ffmpeg process still writing it
-
-
 @contextlib.contextmanager
 def _signals_deferred() -> Iterator[None]:
-    """Holds Ctrl-C (SIGINT) and SIGTERM back for a few statements, then delivers them.
+    """Holds Ctrl-C (SIGINT), SIGTERM and SIGHUP back for a few statements, then delivers them.
 
     Used so that a child process is never started without its handle being stored (an
     orphaned encoder would finish writing a file after the cleanup). Python runs signal
@@ -326,7 +354,7 @@ def _signals_deferred() -> Iterator[None]:
         return
     held = []
     previous = {sig: signal.signal(sig, lambda signum, frame: held.append(signum))
-                for sig in (signal.SIGINT, signal.SIGTERM)}
+                for sig in STOP_SIGNALS}
     try:
         yield
     finally:
@@ -340,66 +368,20 @@ def _signals_deferred() -> Iterator[None]:
                 os.kill(os.getpid(), held[0])
 
 
-@contextlib.contextmanager
-def atomic_output(path: str) -> Iterator[str]:
-    """Yields a temporary path beside `path`; renames it to `path` only on success.
-
-    On any exception (Ctrl-C included) the temporary file is removed and nothing is left.
-    """
-    folder = os.path.dirname(os.path.abspath(path))
-    if not os.path.isdir(folder):
-        try:
-            os.makedirs(folder, exist_ok=True)
-        except OSError as exc:
-            raise OutputError(f"{exc.filename or folder}: cannot create the output folder ({exc.strerror})") from None
-    stem, ext = os.path.splitext(os.path.basename(path))
-    prefix = os.path.join(folder, f".{stem}.{uuid.uuid4().hex[:8]}.")
-    try:
-        try:
-            fd, tmp = tempfile.mkstemp(prefix=os.path.basename(prefix), suffix=f".partial{ext}", dir=folder)
-        except OSError as exc:
-            raise OutputError(f"{folder}: output folder is not writable ({exc.strerror})") from None
-        os.close(fd)
-        yield tmp
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600 files; give the usual mode
-        os.replace(tmp, path)
-    except BaseException:
-        for tmp_path in [p for p in _ENCODERS if p.startswith(prefix)]:  # an encoder could still write it
-            _stop(_ENCODERS.pop(tmp_path))
-        # by prefix, so that a Ctrl-C landing just after mkstemp leaves nothing either
-        for leftover in glob.glob(glob.escape(prefix) + "*"):
-            with contextlib.suppress(OSError):
-                os.remove(leftover)
-        raise
-
-
-def _stop(proc: subprocess.Popen) -> None:
-    with contextlib.suppress(Exception):
-        proc.kill()
-        proc.wait()
-
-
-def write_file(path: str, data) -> None:
-    """Writes `data` (str as UTF-8, or bytes) to `path` atomically (see atomic_output)."""
-    with atomic_output(path) as tmp:
-        with open(tmp, "wb") as f:
-            f.write(data.encode("utf-8") if isinstance(data, str) else data)
-
-
 class VideoWriter:
     """Encodes BGR frames with x264 (yuv420p) and muxes a sound track, in one ffmpeg process.
 
     ``audio_path`` may be any file with a sound stream; it is re-encoded to AAC.
     Frames must all have the shape given at construction. ``colour``: the source's colour
     description, kept in the output (matrix, range and tags), so that pixels the caller did
-    not change come back as a plain re-encode would give them.
+    not change come back as a plain re-encode would give them. ``name``: the file the user
+    asked for, named in errors (``path`` may be its temporary name).
     """
 
     def __init__(self, path: str, width: int, height: int, fps: float, audio_path: Optional[str] = None,
-                 crf: int = DEFAULT_CRF, preset: str = "medium", colour: Optional[Colour] = None):
-        self.path, self.width, self.height = path, width, height
+                 crf: int = DEFAULT_CRF, preset: str = "medium", colour: Optional[Colour] = None,
+                 name: Optional[str] = None):
+        self.path, self.width, self.height, self.name = path, width, height, name or path
         rate = fps_fraction(fps)
         cmd = ffmpeg_command("-y", "-f", "rawvideo", "-pix_fmt", "bgr24", "-s", f"{width}x{height}",
                              "-r", f"{rate.numerator}/{rate.denominator}", "-i", "-")
@@ -415,10 +397,10 @@ class VideoWriter:
         self._errlog = tempfile.TemporaryFile()
         with _signals_deferred():
             self._proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stderr=self._errlog)
-            _ENCODERS[path] = self._proc
+            register_writer(path, self._proc)
         self.frames_written = 0
         # a thread feeds the encoder, so encoding overlaps with the caller's work on the next frames
-        self._queue: queue.Queue = queue.Queue(maxsize=PREFETCH_FRAMES)
+        self._queue: queue.Queue = queue.Queue(maxsize=frames_in_flight(width * height * 3))
         self._stop = threading.Event()
         self._broken = False
         self._feeder = threading.Thread(target=self._feed, name="lipsync-encode", daemon=True)
@@ -452,7 +434,7 @@ class VideoWriter:
         self._proc.wait()
         self._errlog.seek(0)
         err = self._errlog.read().decode("utf-8", "replace").strip()
-        raise OutputError(f"{self.path}: ffmpeg could not encode the video ({err.splitlines()[-1] if err else 'unknown error'})")
+        raise OutputError(f"{self.name}: ffmpeg could not encode the video ({err.splitlines()[-1] if err else 'unknown error'})")
 
     def _end_feeder(self) -> None:
         _put(self._queue, None, self._feeder.is_alive)  # a feeder stopped on a broken pipe takes nothing more
@@ -466,20 +448,22 @@ class VideoWriter:
             with contextlib.suppress(BrokenPipeError):
                 self._proc.stdin.close()
         code = self._proc.wait()
-        _ENCODERS.pop(self.path, None)
+        unregister_writer(self.path)
         if code != 0:
             self._fail()
         self._errlog.close()
 
     def abort(self) -> None:
         self._stop.set()
-        _stop(self._proc)  # a write blocked on the pipe fails now
+        with contextlib.suppress(OSError):
+            self._proc.kill()  # a write blocked on the pipe fails now
+        self._proc.wait()
         with contextlib.suppress(queue.Empty):
             while True:
                 self._queue.get_nowait()
         self._queue.put(None)
         self._feeder.join()
-        _ENCODERS.pop(self.path, None)
+        unregister_writer(self.path)
         self._errlog.close()
 
     def __enter__(self):

@@ -13,11 +13,22 @@ import wave
 from typing import List, Optional
 
 from ..errors import InputError, MissingBackendError, OutputError
-from .media import atomic_output
+from .files import atomic_output, check_output
 
 
 DEFAULT_RATE = 175  # words per minute, eSpeak NG's own default
 DEFAULT_VOICE = "gmw/en"
+# Without a voice, text in one of these scripts gets the language that writes most of it
+# (the English default would spell it letter by letter); Latin script stays English.
+SCRIPT_VOICES = (  # (first, last code point, eSpeak NG language)
+    (0x0370, 0x03FF, "el"), (0x0400, 0x04FF, "ru"), (0x0530, 0x058F, "hy"), (0x0590, 0x05FF, "he"),
+    (0x0600, 0x06FF, "ar"), (0x0750, 0x077F, "ar"), (0x0900, 0x097F, "hi"), (0x0980, 0x09FF, "bn"),
+    (0x0A00, 0x0A7F, "pa"), (0x0A80, 0x0AFF, "gu"), (0x0B80, 0x0BFF, "ta"), (0x0C00, 0x0C7F, "te"),
+    (0x0C80, 0x0CFF, "kn"), (0x0D00, 0x0D7F, "ml"), (0x0D80, 0x0DFF, "si"), (0x0E00, 0x0E7F, "th"),
+    (0x1000, 0x109F, "my"), (0x10A0, 0x10FF, "ka"), (0x1200, 0x137F, "am"), (0x3040, 0x30FF, "ja"),
+    (0x3400, 0x4DBF, "cmn"), (0x4E00, 0x9FFF, "cmn"), (0xAC00, 0xD7AF, "ko"), (0xFB50, 0xFDFF, "ar"),
+    (0xFE70, 0xFEFF, "ar"),
+)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -77,18 +88,38 @@ def find_voice(name: str) -> Voice:
     raise InputError(f"unknown voice {name!r}: choose one from the voice list (lipsync.io.tts.list_voices())")
 
 
+def voice_for_text(text: str) -> str:
+    """The voice for `text` when none is given: the language of the script most of its letters
+    are written in (kana anywhere means Japanese, not Chinese), else English."""
+    counts: dict = {}
+    for ch in text:
+        code = ord(ch)
+        for first, last, language in SCRIPT_VOICES:
+            if first <= code <= last:
+                counts[language] = counts.get(language, 0) + 1
+                break
+    latin = sum(ch.isalpha() and ord(ch) < 0x0250 for ch in text)
+    if not counts or max(counts.values()) <= latin:
+        return DEFAULT_VOICE
+    if counts.get("ja"):
+        return find_voice("ja").id
+    return find_voice(max(counts, key=counts.get)).id
+
+
 def synthesize(text: str, out_path: str, *, voice: Optional[str] = None, rate: Optional[int] = None) -> str:
     """Speaks UTF-8 `text` into a WAV file (mono, 22.05 kHz) at `out_path`.
 
-    voice: id, name or language code (see `list_voices`); rate: words per minute.
+    voice: id, name or language code (see `list_voices`), by default chosen from the text's
+    script (`voice_for_text`); rate: words per minute.
     The file is written under a temporary name and renamed when complete.
     """
+    check_output(out_path, "speech output", extensions=(".wav",))
     if not text or not text.strip():
         raise InputError("the text to speak is empty")
     if rate is not None and not 40 <= rate <= 600:
         raise InputError(f"speaking rate {rate}: give words per minute between 40 and 600")
     binding, sample_rate = _espeak()
-    binding.SetVoiceByName((find_voice(voice).id if voice else DEFAULT_VOICE).encode("utf-8"))
+    binding.SetVoiceByName((find_voice(voice).id if voice else voice_for_text(text)).encode("utf-8"))
     binding.SetParameter(binding.RATE, int(rate or DEFAULT_RATE), 0)  # after the voice: a voice change resets it
     chunks: List[bytes] = []
 

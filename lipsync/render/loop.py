@@ -1,8 +1,9 @@
 """The one render loop: output frame j shows source frame `source_index(j)` with its mouth
 drawn by the renderer from the planned mouth j, in batches, encoded and muxed as it goes.
 
-Frames stream: only a batch is held. When the sound outlasts the video, the frames already
-decoded are spooled to a temporary file so that they can be played back and forth.
+Frames stream: only a batch is held (fewer frames when they are large). When the sound
+outlasts the video, the frames already decoded are spooled, compressed, to a temporary file
+so that they can be played back and forth.
 """
 from __future__ import annotations
 
@@ -10,14 +11,17 @@ import os
 import tempfile
 from typing import Callable, Optional, Tuple
 
+import cv2
 import numpy as np
 
 from ..errors import InputError
 from ..generators.base import MouthPlan, MouthRenderer
-from ..io.media import Colour, MediaInfo, VideoReader, VideoWriter, atomic_output, read_image
+from ..io.files import atomic_output, check_space, disk_errors, temp_tag
+from ..io.media import Colour, MediaInfo, VideoReader, VideoWriter, read_image
 from ..progress import Progress
 
 LOOP_MODES = ("pingpong", "forward")
+RENDER_BYTES = 256 << 20  # frames of one render batch, source and rendered together
 
 
 def source_index(j: int, n_source: int, loop: str = "pingpong") -> int:
@@ -31,25 +35,42 @@ def source_index(j: int, n_source: int, loop: str = "pingpong") -> int:
     return k if k < n_source else period - k
 
 
+SPOOL_PNG = [cv2.IMWRITE_PNG_COMPRESSION, 1, cv2.IMWRITE_PNG_STRATEGY, cv2.IMWRITE_PNG_STRATEGY_RLE]
+SPOOL_RATIO = 0.35  # spooled bytes per raw frame byte, a little above what camera footage gives (0.22-0.27)
+
+
+def spool_bytes(info: MediaInfo, n_frames: int) -> int:
+    """About how many bytes the spool of `n_frames` frames of `info` takes (see FrameSource)."""
+    return int(n_frames * info.width * info.height * 3 * SPOOL_RATIO)
+
+
 class FrameSource:
     """Frames of a probed video or photo by index, in playing order, without holding them all.
 
-    Sequential indices come straight from the decoder; when `spool` is set, every decoded
-    frame is also appended to a temporary file so that earlier indices can be read back.
+    Sequential indices come straight from the decoder. When `spool` is set (the sound outlasts
+    the video, which then plays again), every decoded frame is also kept, losslessly
+    compressed (PNG, about a quarter of the raw size), in an unnamed temporary file, so that
+    earlier indices can be read back. Its space in $TMPDIR is checked before the first frame;
+    the file vanishes with the process, even one killed outright.
     """
 
-    def __init__(self, info: MediaInfo, fps: float, spool: bool):
+    def __init__(self, info: MediaInfo, fps: float, spool: bool, n_frames: int = 0):
         self.info = info
         if info.is_image:
-            self._still = read_image(info.path)
+            self._still = read_image(info.path, (info.width, info.height))
             self._iter = None
         else:
             self._still = None
             self._iter = iter(VideoReader(info, fps))
         self._decoded = 0
         self._last: Optional[np.ndarray] = None
-        self._spool = tempfile.TemporaryFile(prefix="lipsync-frames-") if spool and self._still is None else None
-        self._frame_bytes = info.width * info.height * 3
+        self._spool, self._offsets = None, [0]
+        if spool and self._still is None:
+            folder = tempfile.gettempdir()
+            check_space(folder, spool_bytes(info, n_frames), "the frames kept while the video plays again",
+                        hint=" (the sound is longer than the video); set TMPDIR to a folder on a larger disk")
+            with disk_errors(folder, "the frames kept while the video plays again"):
+                self._spool = tempfile.TemporaryFile(prefix=temp_tag() + "frames-")
 
     def get(self, index: int) -> Optional[np.ndarray]:
         if self._still is not None:
@@ -59,20 +80,28 @@ class FrameSource:
             if frame is None:
                 return self._read_back(index) if index < self._decoded else self._last
             if self._spool is not None:
-                self._spool.write(frame.data)
+                self._keep(frame)
             self._last = frame
             self._decoded += 1
         if index == self._decoded - 1:
             return self._last
         return self._read_back(index)
 
+    def _keep(self, frame: np.ndarray) -> None:
+        ok, data = cv2.imencode(".png", frame, SPOOL_PNG)
+        with disk_errors(tempfile.gettempdir(), "the frames kept while the video plays again "
+                                                "(set TMPDIR to a folder on a larger disk)"):
+            self._spool.write(data.data)
+        self._offsets.append(self._offsets[-1] + len(data))
+
     def _read_back(self, index: int) -> np.ndarray:
         if self._spool is None:
             raise RuntimeError("frame requested out of order without a spool")
-        self._spool.seek(index * self._frame_bytes)
-        buf = self._spool.read(self._frame_bytes)
+        start, end = self._offsets[index], self._offsets[index + 1]
+        self._spool.seek(start)
+        data = np.frombuffer(self._spool.read(end - start), np.uint8)
         self._spool.seek(0, os.SEEK_END)
-        return np.frombuffer(buf, np.uint8).reshape(self.info.height, self.info.width, 3)
+        return cv2.imdecode(data, cv2.IMREAD_COLOR)
 
     def close(self) -> None:
         if self._iter is not None:
@@ -95,12 +124,14 @@ def render_video(outfile: str, *, frames: Callable[[int], Optional[np.ndarray]],
 
     `frames(i)` gives source frame i and `faces[i]` its landmarks (68, 2) (NaN: no face, the
     frame is copied unchanged). `colour`: the source's colour description, kept in the output.
-    Returns the number of output frames without a face.
+    Returns the number of output frames without a face. Large frames go in smaller batches,
+    so that a batch holds at most RENDER_BYTES of frames (in and out).
     """
     n_source, n_out = len(faces), len(mouths)
+    batch_size = max(1, min(batch_size, RENDER_BYTES // (2 * size[0] * size[1] * 3)))
     without_face = 0
     with atomic_output(outfile) as tmp, \
-            VideoWriter(tmp, size[0], size[1], fps, audio_path=sound, crf=crf, colour=colour) as writer, \
+            VideoWriter(tmp, size[0], size[1], fps, audio_path=sound, crf=crf, colour=colour, name=outfile) as writer, \
             progress.stage("lip-syncing", n_out) as bar:
         for first in range(0, n_out, batch_size):
             js = list(range(first, min(n_out, first + batch_size)))

@@ -1,0 +1,223 @@
+"""Files the toolkit writes: checked before the work, written whole or not at all, and never
+left behind.
+
+Every output goes through `check_output` (before any long work) and `atomic_output` (a
+hidden temporary name beside it, renamed on success). Temporary names carry a tag with this
+machine and process (`lipsync-<host>-<pid>-`), so that the leftovers of a run that was
+killed outright (`kill -9`, a power cut) are recognised and removed by the next run, while
+those of a live run, here or on another machine sharing the folder, are left alone.
+A full disk is one line naming the folder (`disk_errors`), never a traceback.
+"""
+from __future__ import annotations
+
+import contextlib
+import errno
+import glob
+import hashlib
+import os
+import re
+import shutil
+import socket
+import subprocess
+import tempfile
+import uuid
+from typing import Dict, Iterator, List, Optional, Sequence
+
+from ..errors import OutputError
+
+NAME_MAX = 255  # bytes in a file name, where the file system does not say
+HOST = hashlib.sha1(socket.gethostname().encode()).hexdigest()[:6]
+_TAG = re.compile(r"lipsync-([0-9a-f]{6})-(\d+)-")
+_WRITERS: Dict[str, subprocess.Popen] = {}  # temporary output path -> the process still writing it
+
+
+def temp_tag() -> str:
+    """The start of this process's temporary names: lipsync-<host>-<pid>-."""
+    return f"lipsync-{HOST}-{os.getpid()}-"
+
+
+def _owner_gone(name: str) -> bool:
+    """Was `name` made by a process of this machine that no longer runs?"""
+    m = _TAG.search(name)
+    if not m or m.group(1) != HOST:
+        return False  # not ours, or another machine's: its owner cannot be checked from here
+    try:
+        os.kill(int(m.group(2)), 0)
+    except ProcessLookupError:
+        return True
+    except (PermissionError, OverflowError):
+        return False
+    return False
+
+
+def sweep(folder: str, pattern: str) -> List[str]:
+    """Removes the files and folders matching `pattern` in `folder` left by dead runs of this
+    machine (see the module docstring). Returns what it removed; errors are ignored."""
+    removed = []
+    for path in glob.glob(os.path.join(glob.escape(folder), pattern)):
+        if _owner_gone(os.path.basename(path)):
+            with contextlib.suppress(OSError):
+                shutil.rmtree(path) if os.path.isdir(path) and not os.path.islink(path) else os.remove(path)
+                removed.append(path)
+    return removed
+
+
+def temp_dir(kind: str) -> tempfile.TemporaryDirectory:
+    """A temporary folder under $TMPDIR (removed when closed), after the stale ones of dead runs."""
+    sweep(tempfile.gettempdir(), f"lipsync-{HOST}-*")
+    return tempfile.TemporaryDirectory(prefix=f"{temp_tag()}{kind}-")
+
+
+def name_max(folder: str) -> int:
+    """The longest file name (bytes) the file system of `folder` takes."""
+    try:
+        return int(os.pathconf(folder, "PC_NAME_MAX"))
+    except (OSError, ValueError, AttributeError):
+        return NAME_MAX
+
+
+def cut(text: str, limit: int) -> str:
+    """`text` cut at a character boundary to at most `limit` bytes (UTF-8)."""
+    return text.encode()[:max(0, limit)].decode("utf-8", "ignore")
+
+
+def shorten(name: str, limit: int, keep: str = "") -> str:
+    """`name` (then `keep`) with the stem of `name` cut so that the whole takes at most `limit` bytes."""
+    stem, ext = os.path.splitext(name + keep) if not keep else (name, keep)
+    return cut(stem, limit - len(ext.encode())) + ext
+
+
+def _existing_folder(path: str) -> str:
+    folder = os.path.dirname(os.path.abspath(path))
+    while not os.path.exists(folder):
+        folder = os.path.dirname(folder)
+    return folder
+
+
+def check_output(path: str, what: str = "output", *, extensions: Optional[Sequence[str]] = None,
+                 inputs: Sequence[Optional[str]] = ()) -> bool:
+    """Raises OutputError, naming `path`, unless it can be written: not one of `inputs`, not a
+    folder, under a writable folder, a name the file system takes, one of `extensions` (the
+    formats the writer can make). Returns whether a file is there already (it will be replaced)."""
+    for source in inputs:
+        if source and (os.path.abspath(source) == os.path.abspath(path) or _same_file(source, path)):
+            raise OutputError(f"{path}: the {what} file is also an input; choose another {what} file")
+    if os.path.isdir(path):
+        raise OutputError(f"{path}: the {what} path is a folder; give a file name such as "
+                          f"{os.path.join(path, 'out' + (extensions[0] if extensions else ''))}")
+    ext = os.path.splitext(path)[1].lower()
+    if extensions and ext not in extensions:
+        raise OutputError(f"{path}: the {what} " + (f"cannot be a {ext} file" if ext else "needs an extension")
+                          + f"; name it with one of {', '.join(extensions)}")
+    folder = _existing_folder(path)
+    if not os.path.isdir(folder):
+        raise OutputError(f"{folder}: is a file, not a folder: cannot write {path}")
+    if not os.access(folder, os.W_OK):
+        raise OutputError(f"{folder}: output folder is not writable")
+    limit = name_max(folder)
+    for part in os.path.relpath(os.path.abspath(path), folder).split(os.sep):
+        if len(part.encode()) > limit:
+            raise OutputError(f"{path}: the name {part[:24]}... is {len(part.encode())} bytes long; "
+                              f"this file system takes at most {limit}")
+    return os.path.isfile(path)
+
+
+def _same_file(a: str, b: str) -> bool:
+    try:
+        return os.path.exists(a) and os.path.exists(b) and os.path.samefile(a, b)
+    except OSError:
+        return False
+
+
+def register_writer(path: str, proc: subprocess.Popen) -> None:
+    """`proc` writes the temporary file `path`: stopped before the file is removed on failure."""
+    _WRITERS[path] = proc
+
+
+def unregister_writer(path: str) -> None:
+    _WRITERS.pop(path, None)
+
+
+def _stop(proc: subprocess.Popen) -> None:
+    with contextlib.suppress(Exception):
+        proc.kill()
+        proc.wait()
+
+
+@contextlib.contextmanager
+def atomic_output(path: str) -> Iterator[str]:
+    """Yields a temporary path beside `path`; renames it to `path` only on success.
+
+    On any exception (Ctrl-C, SIGTERM included) the temporary file is removed, and so are the
+    folders made for it; nothing is left. Stale temporary files of dead runs are removed first.
+    """
+    folder = os.path.dirname(os.path.abspath(path))
+    made = []
+    probe = folder
+    while not os.path.exists(probe):
+        made.append(probe)
+        probe = os.path.dirname(probe)
+    try:
+        os.makedirs(folder, exist_ok=True)
+    except OSError as exc:
+        raise OutputError(f"{exc.filename or folder}: cannot create the output folder ({exc.strerror})") from None
+    sweep(folder, f".*.lipsync-{HOST}-*.partial*")
+    stem, ext = os.path.splitext(os.path.basename(path))
+    tag = f"{temp_tag()}{uuid.uuid4().hex[:8]}"
+    prefix = os.path.join(folder, "." + shorten(stem, 40) + "." + tag)
+    tmp = prefix + shorten(".partial" + ext, 40)
+    try:
+        with disk_errors(folder, "the output"):
+            open(tmp, "xb").close()
+        yield tmp
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)
+        os.replace(tmp, path)
+    except BaseException:
+        for tmp_path in [p for p in _WRITERS if p.startswith(prefix)]:  # a writer could still write it
+            _stop(_WRITERS.pop(tmp_path))
+        # by prefix, so that a stop landing just after the file was made leaves nothing either
+        for leftover in glob.glob(glob.escape(prefix) + "*"):
+            with contextlib.suppress(OSError):
+                os.remove(leftover)
+        for empty in made:  # deepest first
+            with contextlib.suppress(OSError):
+                os.rmdir(empty)
+        raise
+
+
+def write_file(path: str, data) -> None:
+    """Writes `data` (str as UTF-8, or bytes) to `path` atomically (see atomic_output)."""
+    with atomic_output(path) as tmp:
+        with disk_errors(path, "the output"), open(tmp, "wb") as f:
+            f.write(data.encode("utf-8") if isinstance(data, str) else data)
+
+
+@contextlib.contextmanager
+def disk_errors(where: str, what: str) -> Iterator[None]:
+    """Turns a full disk (or quota) while writing `what` under `where` into one OutputError line;
+    a read-only or vanished folder too."""
+    try:
+        yield
+    except OSError as exc:
+        if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+            raise OutputError(f"{where}: no space left on the disk for {what} ({exc.strerror})") from None
+        if exc.errno in (errno.EROFS, errno.EACCES, errno.EPERM, errno.ENOENT, errno.ENOTDIR, errno.ENAMETOOLONG):
+            raise OutputError(f"{where}: cannot write {what} ({exc.strerror})") from None
+        raise
+
+
+def free_bytes(folder: str) -> Optional[int]:
+    """Bytes free for this user under `folder`, or None when the system does not say."""
+    try:
+        return shutil.disk_usage(_existing_folder(os.path.join(folder, "x"))).free
+    except OSError:
+        return None
+
+
+def check_space(folder: str, need: int, what: str, hint: str = "") -> None:
+    """OutputError unless `folder` has `need` bytes free for `what`."""
+    free = free_bytes(folder)
+    if free is not None and free < need:
+        raise OutputError(f"{folder}: {what} needs about {need / 1e9:.1f} GB, only {free / 1e9:.1f} GB free{hint}")
