@@ -112,7 +112,8 @@ def lip_sync_parser() -> argparse.ArgumentParser:
     p.add_argument("--loop", default="pingpong", choices=LOOP_MODES,
                    help="how the video repeats when the sound is longer: back and forth, or from the start")
     p.add_argument("--crf", type=int, default=DEFAULT_CRF, help="x264 quality (lower is better; 18 is visually lossless)")
-    p.add_argument("--voice", default=None, help="with --text: eSpeak NG voice id, name or language code")
+    p.add_argument("--voice", default=None, help="with --text: eSpeak NG voice id, name or language code "
+                                                 "(by default the language of the text's script)")
     p.add_argument("--rate", type=int, default=None, help="with --text: speaking rate in words per minute")
     p.add_argument("--quiet", action="store_true", help="no progress bars or summary")
     p.add_argument("--verbose", action="store_true", help="also print what each stage decided (debug details)")

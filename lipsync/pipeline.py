@@ -29,7 +29,7 @@ from .io.files import NAME_MAX, check_output, cut, shorten, temp_dir
 from .io.media import DEFAULT_CRF, MAX_SIDE, VIDEO_OUTPUTS, Colour, check_readable, fit_size, probe
 from .progress import CancelCheck, Progress, ProgressCallback
 from .render.alive import AliveRenderer
-from .render.loop import LOOP_MODES, FrameSource, render_video
+from .render.loop import LOOP_MODES, FrameSource, render_video, replayed
 from .render.paste import DEFAULT_PADS as WAV2LIP_PADS
 
 MAX_FPS = 120.0
@@ -185,7 +185,7 @@ def lip_sync(*, video_path: str, audio_path: Optional[str] = None, text: Optiona
         source = Source(video_path, info.is_image, info.has_audio, rate_out, track,
                         track if nosmooth else track.smoothed())
         result = _dub(generator, source, wav, sound=sound, outfile=outfile,
-                      frames=lambda n_out: FrameSource(info, rate_out, spool=n_out > len(track), n_frames=len(track)),
+                      frames=lambda n_out: FrameSource(info, rate_out, keep=replayed(n_out, len(track), loop)),
                       size=(info.width, info.height), colour=info.colour, loop=loop, crf=crf, batch_size=batch_size,
                       progress=reporter, start=start, alive=info.is_image and not still, face_index=face_index)
     return dataclasses.replace(result, replaced=replaces, scaled_from=info.stored_size)

@@ -133,7 +133,7 @@ def test_frame_source_plays_back_and_forth_from_its_spool(tmp_path):
     frames = [np.full((32, 32, 3), 20 * i, np.uint8) for i in range(6)]
     video = encode_frames(str(tmp_path / "steps.mp4"), frames, 25)
     decoded = _frames(video)
-    source = loop.FrameSource(media.probe(video), 25.0, spool=True)
+    source = loop.FrameSource(media.probe(video), 25.0, keep=loop.replayed(14, 6))
     try:
         order = [loop.source_index(j, 6) for j in range(14)]
         for i in order:

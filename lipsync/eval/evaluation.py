@@ -24,7 +24,7 @@ from ..io import audio as audio_lib
 from ..io.files import atomic_output, check_output, write_file
 from ..io.media import VIDEO_OUTPUTS, MediaInfo, VideoReader, VideoWriter, check_readable, probe
 from ..progress import Progress
-from ..render.loop import FrameSource, source_index
+from ..render.loop import FrameSource, replayed, source_index
 from . import asd, avsync, metrics
 from . import phones as phones_lib
 
@@ -91,7 +91,7 @@ def _pixel_pass(result: MediaInfo, reference: Optional[MediaInfo], source: Optio
                                                      audio_path=result.path if result.has_audio else None,
                                                      name=side_by_side))
         ref_frames = iter(VideoReader(reference, result.fps)) if reference is not None else None
-        src_frames = stack.enter_context(FrameSource(source, result.fps, spool=True)) \
+        src_frames = stack.enter_context(FrameSource(source, result.fps, keep=replayed(n, n_source))) \
             if source is not None and writer is not None else None
         results = VideoReader(result)
         for i, a in enumerate(tqdm(results, total=n, desc="comparing frames", unit="frame", disable=quiet, leave=False)):

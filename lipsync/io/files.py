@@ -81,10 +81,11 @@ def cut(text: str, limit: int) -> str:
     return text.encode()[:max(0, limit)].decode("utf-8", "ignore")
 
 
-def shorten(name: str, limit: int, keep: str = "") -> str:
-    """`name` (then `keep`) with the stem of `name` cut so that the whole takes at most `limit` bytes."""
-    stem, ext = os.path.splitext(name + keep) if not keep else (name, keep)
-    return cut(stem, limit - len(ext.encode())) + ext
+def shorten(name: str, limit: int, keep: Optional[str] = None) -> str:
+    """`name` in at most `limit` bytes: its stem cut, its extension kept (or, given `keep`, all
+    of `name` is the stem and `keep` is appended)."""
+    stem, tail = (name, keep) if keep is not None else os.path.splitext(name)
+    return cut(stem, limit - len(tail.encode())) + tail
 
 
 def _existing_folder(path: str) -> str:
@@ -151,12 +152,13 @@ def atomic_output(path: str) -> Iterator[str]:
     On any exception (Ctrl-C, SIGTERM included) the temporary file is removed, and so are the
     folders made for it; nothing is left. Stale temporary files of dead runs are removed first.
     """
+    if os.path.isdir(path):
+        raise OutputError(f"{path}: the output path is a folder; give a file name")
     folder = os.path.dirname(os.path.abspath(path))
-    made = []
-    probe = folder
-    while not os.path.exists(probe):
-        made.append(probe)
-        probe = os.path.dirname(probe)
+    made, parent = [], folder  # the folders this run makes: removed again if it fails
+    while not os.path.exists(parent):
+        made.append(parent)
+        parent = os.path.dirname(parent)
     try:
         os.makedirs(folder, exist_ok=True)
     except OSError as exc:
@@ -164,7 +166,7 @@ def atomic_output(path: str) -> Iterator[str]:
     sweep(folder, f".*.lipsync-{HOST}-*.partial*")
     stem, ext = os.path.splitext(os.path.basename(path))
     tag = f"{temp_tag()}{uuid.uuid4().hex[:8]}"
-    prefix = os.path.join(folder, "." + shorten(stem, 40) + "." + tag)
+    prefix = os.path.join(folder, "." + cut(stem, 40) + "." + tag)
     tmp = prefix + shorten(".partial" + ext, 40)
     try:
         with disk_errors(folder, "the output"):
@@ -172,8 +174,9 @@ def atomic_output(path: str) -> Iterator[str]:
         yield tmp
         umask = os.umask(0)
         os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)
-        os.replace(tmp, path)
+        with disk_errors(path, "the output"):
+            os.chmod(tmp, 0o666 & ~umask)
+            os.replace(tmp, path)
     except BaseException:
         for tmp_path in [p for p in _WRITERS if p.startswith(prefix)]:  # a writer could still write it
             _stop(_WRITERS.pop(tmp_path))

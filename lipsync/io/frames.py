@@ -23,6 +23,7 @@ from tqdm import tqdm
 
 from ..errors import InputError, OutputError
 from . import jsondoc
+from .files import HOST, sweep, temp_tag
 from .media import Colour, VideoReader, ffmpeg_command, probe
 
 INDEX_FILE = "frames.json"
@@ -97,7 +98,8 @@ def extract_frames(*, video_path: str, output_dir: str, fmt: str = "png", qualit
         raise OutputError(f"{output_dir}: exists and is not a folder")
     try:
         os.makedirs(output_dir, exist_ok=True)
-        staging = tempfile.mkdtemp(prefix=".frames-partial-", dir=output_dir)
+        sweep(output_dir, f".lipsync-{HOST}-*")  # what runs killed outright left
+        staging = tempfile.mkdtemp(prefix=f".{temp_tag()}frames-", dir=output_dir)
     except OSError as exc:
         raise OutputError(f"{output_dir}: cannot write frames here ({exc.strerror})") from None
     try:

@@ -2,22 +2,24 @@
 drawn by the renderer from the planned mouth j, in batches, encoded and muxed as it goes.
 
 Frames stream: only a batch is held (fewer frames when they are large). When the sound
-outlasts the video, the frames already decoded are spooled, compressed, to a temporary file
+outlasts the video, the frames that play again are spooled, compressed, to a temporary file
 so that they can be played back and forth.
 """
 from __future__ import annotations
 
+import collections
 import os
 import tempfile
-from typing import Callable, Optional, Tuple
+import zlib
+from concurrent.futures import Future, ThreadPoolExecutor
+from typing import Callable, Collection, Deque, Dict, Optional, Set, Tuple
 
-import cv2
 import numpy as np
 
 from ..errors import InputError
 from ..generators.base import MouthPlan, MouthRenderer
 from ..io.files import atomic_output, check_space, disk_errors, temp_tag
-from ..io.media import Colour, MediaInfo, VideoReader, VideoWriter, read_image
+from ..io.media import Colour, MediaInfo, VideoReader, VideoWriter, frames_in_flight, read_image
 from ..progress import Progress
 
 LOOP_MODES = ("pingpong", "forward")
@@ -35,26 +37,71 @@ def source_index(j: int, n_source: int, loop: str = "pingpong") -> int:
     return k if k < n_source else period - k
 
 
-SPOOL_PNG = [cv2.IMWRITE_PNG_COMPRESSION, 1, cv2.IMWRITE_PNG_STRATEGY, cv2.IMWRITE_PNG_STRATEGY_RLE]
-SPOOL_RATIO = 0.35  # spooled bytes per raw frame byte, a little above what camera footage gives (0.22-0.27)
+SPOOL_RATIO = 0.5  # spooled bytes per raw frame byte, above what camera footage gives (0.2-0.45)
+SPOOL_WHAT = "the frames kept while the video plays again"
 
 
-def spool_bytes(info: MediaInfo, n_frames: int) -> int:
-    """About how many bytes the spool of `n_frames` frames of `info` takes (see FrameSource)."""
-    return int(n_frames * info.width * info.height * 3 * SPOOL_RATIO)
+def replayed(n_out: int, n_source: int, loop: str = "pingpong") -> Set[int]:
+    """The source frames that play again after their first showing when `n_out` frames are
+    made from `n_source` (what a FrameSource must keep): the last n_out - n_source frames, for
+    a sound a little longer than the video; every frame, for one several times as long."""
+    return {source_index(j, n_source, loop) for j in range(n_source, min(n_out, n_source + 2 * n_source))}
+
+
+class Spool:
+    """Frames kept for a replay, losslessly compressed (zlib, a fifth to a half of the raw 3
+    bytes per pixel) by a worker thread while the render goes on, in an unnamed file in
+    $TMPDIR that vanishes with the process, even one killed outright. Its space is checked
+    when it is made; a disk that fills anyway is one OutputError line."""
+
+    def __init__(self, shape: Tuple[int, int, int], n_frames: int):
+        folder = tempfile.gettempdir()
+        check_space(folder, int(n_frames * np.prod(shape) * SPOOL_RATIO), SPOOL_WHAT,
+                    hint=" (the sound is longer than the video); set TMPDIR to a folder on a larger disk")
+        with disk_errors(folder, SPOOL_WHAT):
+            self._file = tempfile.TemporaryFile(prefix=temp_tag() + "frames-")
+        self.shape, self.size = shape, 0
+        self._spans: Dict[int, Future] = {}  # frame index -> (offset, length) once written
+        self._pending: Deque[Future] = collections.deque()
+        self._limit = frames_in_flight(int(np.prod(shape)))
+        self._worker = ThreadPoolExecutor(1, thread_name_prefix="lipsync-spool")
+
+    def put(self, index: int, frame: np.ndarray) -> None:
+        while self._pending and (self._pending[0].done() or len(self._pending) >= self._limit):
+            self._pending.popleft().result()  # the oldest first: waits while too many are queued, raises its error
+        self._spans[index] = future = self._worker.submit(self._write, frame)
+        self._pending.append(future)
+
+    def _write(self, frame: np.ndarray) -> Tuple[int, int]:
+        data = memoryview(zlib.compress(frame.data, 1))
+        start, done = self.size, 0
+        with disk_errors(tempfile.gettempdir(), f"{SPOOL_WHAT} (set TMPDIR to a folder on a larger disk)"):
+            while done < len(data):
+                done += os.pwrite(self._file.fileno(), data[done:], start + done)
+        self.size += len(data)
+        return start, len(data)
+
+    def __contains__(self, index: int) -> bool:
+        return index in self._spans
+
+    def get(self, index: int) -> np.ndarray:
+        start, length = self._spans[index].result()
+        return np.frombuffer(zlib.decompress(os.pread(self._file.fileno(), length, start)), np.uint8).reshape(self.shape)
+
+    def close(self) -> None:
+        self._worker.shutdown(wait=True, cancel_futures=True)
+        self._file.close()
 
 
 class FrameSource:
     """Frames of a probed video or photo by index, in playing order, without holding them all.
 
-    Sequential indices come straight from the decoder. When `spool` is set (the sound outlasts
-    the video, which then plays again), every decoded frame is also kept, losslessly
-    compressed (PNG, about a quarter of the raw size), in an unnamed temporary file, so that
-    earlier indices can be read back. Its space in $TMPDIR is checked before the first frame;
-    the file vanishes with the process, even one killed outright.
+    Sequential indices come straight from the decoder. The frames in `keep` (those that play
+    again when the sound outlasts the video, see `replayed`) also go to a Spool as they are
+    decoded, and are read back from it.
     """
 
-    def __init__(self, info: MediaInfo, fps: float, spool: bool, n_frames: int = 0):
+    def __init__(self, info: MediaInfo, fps: float, keep: Collection[int] = ()):
         self.info = info
         if info.is_image:
             self._still = read_image(info.path, (info.width, info.height))
@@ -64,13 +111,8 @@ class FrameSource:
             self._iter = iter(VideoReader(info, fps))
         self._decoded = 0
         self._last: Optional[np.ndarray] = None
-        self._spool, self._offsets = None, [0]
-        if spool and self._still is None:
-            folder = tempfile.gettempdir()
-            check_space(folder, spool_bytes(info, n_frames), "the frames kept while the video plays again",
-                        hint=" (the sound is longer than the video); set TMPDIR to a folder on a larger disk")
-            with disk_errors(folder, "the frames kept while the video plays again"):
-                self._spool = tempfile.TemporaryFile(prefix=temp_tag() + "frames-")
+        self._keep = set(keep) if self._still is None else set()
+        self.spool = Spool((info.height, info.width, 3), len(self._keep)) if self._keep else None
 
     def get(self, index: int) -> Optional[np.ndarray]:
         if self._still is not None:
@@ -79,35 +121,24 @@ class FrameSource:
             frame = next(self._iter, None)
             if frame is None:
                 return self._read_back(index) if index < self._decoded else self._last
-            if self._spool is not None:
-                self._keep(frame)
+            if self._decoded in self._keep:
+                self.spool.put(self._decoded, frame)
             self._last = frame
             self._decoded += 1
         if index == self._decoded - 1:
             return self._last
         return self._read_back(index)
 
-    def _keep(self, frame: np.ndarray) -> None:
-        ok, data = cv2.imencode(".png", frame, SPOOL_PNG)
-        with disk_errors(tempfile.gettempdir(), "the frames kept while the video plays again "
-                                                "(set TMPDIR to a folder on a larger disk)"):
-            self._spool.write(data.data)
-        self._offsets.append(self._offsets[-1] + len(data))
-
     def _read_back(self, index: int) -> np.ndarray:
-        if self._spool is None:
-            raise RuntimeError("frame requested out of order without a spool")
-        start, end = self._offsets[index], self._offsets[index + 1]
-        self._spool.seek(start)
-        data = np.frombuffer(self._spool.read(end - start), np.uint8)
-        self._spool.seek(0, os.SEEK_END)
-        return cv2.imdecode(data, cv2.IMREAD_COLOR)
+        if self.spool is None or index not in self.spool:
+            raise RuntimeError(f"frame {index} requested again but not kept")
+        return self.spool.get(index)
 
     def close(self) -> None:
         if self._iter is not None:
             self._iter.close()
-        if self._spool is not None:
-            self._spool.close()
+        if self.spool is not None:
+            self.spool.close()
 
     def __enter__(self) -> Callable[[int], Optional[np.ndarray]]:
         return self.get
