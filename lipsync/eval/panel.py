@@ -166,7 +166,7 @@ def tally(score_files: List[str], key_path: Optional[str] = None) -> Dict[str, D
             if name not in collected:
                 raise InputError(f"{path}: unknown clip {name!r}")
             for k in CRITERIA:
-                collected[name][k].append(jsondoc.require(scores, k, int, path, f"scores of clip {name}",
+                collected[name][k].append(jsondoc.require(scores, k, int, path, f"clip {name} scores",
                                                           check=lambda v: 1 <= v <= 5, expected="a whole number 1-5"))
     out: Dict[str, Dict[str, dict]] = {}
     for name, per in collected.items():

@@ -84,15 +84,13 @@ def from_arrays(arrays: Dict[str, np.ndarray], path: str = "checkpoint") -> Chec
         raise InputError(f"{path}: checkpoint format {found!r} is not {FORMAT!r} "
                          "(made by a different version of lipsync; retrain with `lipsync-train`)")
     dims = jsondoc.require(meta, "dims", dict, path, what)
-    for name, value in dims.items():
-        whole = isinstance(value, int) and not isinstance(value, bool) and value >= 0
+    for name in dims:
         if name == "dropout":
             jsondoc.require(dims, name, float, path, "model dimensions", check=lambda v: 0 <= v < 1,
                             expected="a number from 0 to 1")
-        elif not (whole or isinstance(value, list) and value and all(
-                isinstance(v, int) and not isinstance(v, bool) and v > 0 for v in value)):
-            raise InputError(f"{path}: the model dimensions' field {name!r} must be a whole number or a list of "
-                             f"them, not {json.dumps(value)[:40]}")
+        else:
+            jsondoc.require(dims, name, object, path, "model dimensions", check=_dimension,
+                            expected="a whole number or a list of them")
     n = jsondoc.require(meta, "members", int, path, what, check=lambda v: 1 <= v <= 64,
                         expected="a whole number of ensemble members from 1 to 64")
     info = jsondoc.require(meta, "info", dict, path, what, default={})
@@ -104,6 +102,13 @@ def from_arrays(arrays: Dict[str, np.ndarray], path: str = "checkpoint") -> Chec
                 raise InputError(f"{path}: member {k}'s weights {name} are not all finite numbers "
                                  "(a diverged or damaged training run); retrain with `lipsync-train`")
     return Checkpoint(dims, members, [o for o in optimiser if o], info)
+
+
+def _dimension(value) -> bool:
+    def whole(v) -> bool:
+        return isinstance(v, int) and not isinstance(v, bool) and v >= 0
+
+    return whole(value) or isinstance(value, list) and bool(value) and all(whole(v) and v > 0 for v in value)
 
 
 def build_models(ckpt: Checkpoint, path: str = "checkpoint") -> Tuple[object, list]:
