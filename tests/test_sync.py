@@ -4,6 +4,7 @@ from __future__ import annotations
 import logging
 import os
 import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -301,7 +302,7 @@ def test_training_writes_log_and_samples_and_resumes(tmp_path, media, talking_vi
 
 
 def test_train_script_without_videos_is_a_clear_error(tmp_path):
-    proc = subprocess.run([os.environ.get("PYTHON", __import__("sys").executable), "-c", "import sys; from lipsync.cli import train_main; sys.exit(train_main())", "--data",
+    proc = subprocess.run([sys.executable, "-c", "import sys; from lipsync.cli import train_main; sys.exit(train_main())", "--data",
                            str(tmp_path / "none"), "--out", str(tmp_path / "m.npz")], capture_output=True, text=True,
                           cwd=ROOT)
     assert proc.returncode == 2
