@@ -24,7 +24,7 @@ case_ "10 outfile o.gif" $L --outfile o.gif --quiet
 case_ "11 240-character outfile" $L --outfile "$(printf 'a%.0s' $(seq 236)).mp4"
 cp face.mp4 "$(printf 'v%.0s' $(seq 250)).mp4"; mkdir sub; cd sub
 case_ "11 250-character input name" python $R/lip_sync.py --video_path ../vvvvvvvvvv*.mp4 --audio_path ../short.wav --personalize off
-echo "   output/ left: $(ls output 2>/dev/null | cut -c1-12)"; cd ..
+if [ -d output ]; then echo "   output/ holds: $(ls output | cut -c1-12)"; else echo "   no output/ folder"; fi; cd ..
 case_ "12 --fps nan" $L --outfile x.mp4 --fps nan --quiet
 case_ "12 --personalize_seconds nan" $L --outfile x.mp4 --personalize_seconds nan
 case_ "12 --face_index 5" $L --outfile x.mp4 --face_index 5 --quiet
