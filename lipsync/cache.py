@@ -100,11 +100,13 @@ def save(path: str, arrays: Dict[str, np.ndarray], compress: bool = True) -> Non
         sweep(folder, f"*.lipsync-{HOST}-*.tmp.npz")
         (np.savez_compressed if compress else np.savez)(tmp, **arrays)
         os.replace(tmp, path)
-    except OSError as exc:
-        _warn_once(f"cannot write to the cache {root()} ({exc.strerror or exc}); going on without caching "
-                   "(set LIPSYNC_CACHE_DIR to a writable folder, or pass --no_cache)", key=root())
+    except BaseException as exc:  # a failed write, or Ctrl-C in the middle of one: no temporary file stays
         with contextlib.suppress(OSError):
             os.remove(tmp)
+        if not isinstance(exc, OSError):
+            raise
+        _warn_once(f"cannot write to the cache {root()} ({exc.strerror or exc}); going on without caching "
+                   "(set LIPSYNC_CACHE_DIR to a writable folder, or pass --no_cache)", key=root())
 
 
 _warned: set = set()

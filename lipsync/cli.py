@@ -3,6 +3,7 @@ keyword-only library function; bad input ends in one line on stderr and exit sta
 from __future__ import annotations
 
 import argparse
+import contextlib
 import logging
 import re
 import sys
@@ -52,7 +53,8 @@ def _run(main: Callable[[argparse.Namespace], int], parser: argparse.ArgumentPar
         return exc.exit_code
     except KeyboardInterrupt as exc:
         stop = exc if isinstance(exc, Interrupted) else Interrupted()
-        print(f"interrupted ({stop.name}): {stop.kept}", file=sys.stderr)
+        with contextlib.suppress(OSError):  # after a hang-up the terminal may be gone
+            print(f"interrupted ({stop.name}): {stop.kept}", file=sys.stderr)
         return stop.exit_code
 
 

@@ -235,11 +235,12 @@ def lip_sync_frames(*, frames_dir: str, audio_path: str, outfile: Optional[str] 
     stem = os.path.splitext(os.path.basename(audio_path))[0]
     outfile = outfile or default_outfile(os.path.basename(os.path.normpath(frames_dir)), stem, output_dir)
     replaces = check_outfile(outfile, [audio_path, folder.audio_path])
-    check_box(box, folder.width, folder.height, frames_dir)
+    resized = folder.width // resize_factor // 2 * 2, folder.height // resize_factor // 2 * 2
+    check_box(box, *resized, frames_dir)  # in the resized frames' pixels, as in Wav2Lip
     generator = make_generator("wav2lip", pads=pads, checkpoint_path=checkpoint_path, device=device)
     wav = audio_lib.load_audio(audio_path)
-    width, height = fit_size(folder.width // resize_factor // 2 * 2, folder.height // resize_factor // 2 * 2)
-    box = box and tuple(int(v * width / folder.width) for v in box)
+    width, height = fit_size(*resized)
+    box = box and tuple(int(v * width / resized[0]) for v in box)
 
     def frame(i: int):
         image = folder.get(i)

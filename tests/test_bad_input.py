@@ -112,7 +112,7 @@ def _damage(arrays, how):
 def test_2_inconsistent_track_entry_is_discarded_and_rebuilt(media, cache_dir, how, caplog):
     info, settings = media_io.probe(media["video"]), face_track.TrackSettings()
     track = face_track.track_media(info, 25.0, settings)
-    entry = face_track.cache_path(media["video"], settings, 25.0)
+    entry = face_track.cache_path(media["video"], settings, 25.0, (256, 256))
     arrays = track.head(10).to_arrays() if how == "too few frames" else _damage(track.to_arrays(), how)
     np.savez(entry, **arrays)
     with caplog.at_level(logging.WARNING, logger="lipsync"):
@@ -167,6 +167,18 @@ def test_3_a_huge_photo_runs_in_bounded_memory(tmp_path):
     info = media_io.probe(str(out))
     assert (info.width, info.height) == (4096, 4096)
     assert int(peak_kb) < 2_500_000, f"peak memory {int(peak_kb) / 1e6:.2f} GB"
+
+
+def test_3_a_large_photo_is_tracked_at_the_size_it_is_drawn(tmp_path):
+    import cv2
+
+    path = str(tmp_path / "large.png")
+    cv2.imwrite(path, cv2.resize(astronaut_face(512), (5000, 5000), interpolation=cv2.INTER_LINEAR))
+    info = media_io.probe(path).fitted()
+    track = face_track.track_media(info, 25.0, face_track.TrackSettings())
+    face = track.landmarks[0]
+    assert (info.width, info.height) == (4096, 4096) and track.valid.all()
+    assert 1000 < face[:, 0].min() and face[:, 0].max() < 4096 and face[:, 1].max() < 4096
 
 
 # 4. the frames kept while the video plays again: compact, checked, and a full disk is one line
@@ -261,22 +273,54 @@ def test_5_sighup_in_the_middle_of_writing(tmp_path, cli):
     assert os.listdir(tmp_path) == []
 
 
+def test_5_nohup_stays_nohup_while_the_encoder_starts(tmp_path):
+    saved = signal.signal(signal.SIGHUP, signal.SIG_IGN)
+    try:
+        stop_on_signals()
+        assert signal.getsignal(signal.SIGHUP) is signal.SIG_IGN
+        with media_io._signals_deferred():
+            assert signal.getsignal(signal.SIGHUP) is signal.SIG_IGN
+        assert signal.getsignal(signal.SIGHUP) is signal.SIG_IGN
+    finally:
+        signal.signal(signal.SIGHUP, saved)
+
+
 def test_5_leftovers_of_killed_runs_are_removed(tmp_path):
     dead = dead_pid()
     stale = tmp_path / f".o.lipsync-{files.HOST}-{dead}-0123abcd.partial.mp4"
     live = tmp_path / f".o.lipsync-{files.HOST}-{os.getpid()}-0123abcd.partial.mp4"
     elsewhere = tmp_path / f".o.lipsync-abcdef-{dead}-0123abcd.partial.mp4"
     mine = tmp_path / ".notes.partial.mp4"
-    for path in (stale, live, elsewhere, mine):
+    looks_stale = tmp_path / f".o.lipsync-{files.HOST}-{dead}-x.lipsync-{files.HOST}-{os.getpid()}-0123abcd.partial.mp4"
+    for path in (stale, live, elsewhere, mine, looks_stale):
         path.write_bytes(b"x")
     files.write_file(str(tmp_path / "o.json"), "{}")
-    assert not stale.exists() and live.exists() and elsewhere.exists() and mine.exists()
+    assert not stale.exists() and live.exists() and elsewhere.exists() and mine.exists() and looks_stale.exists()
     entry = cache.entry_path("tracks", "k")
     os.makedirs(os.path.dirname(entry), exist_ok=True)
     stale_tmp = f"{entry[:-4]}.lipsync-{files.HOST}-{dead}-0123abcd.tmp.npz"
     open(stale_tmp, "wb").close()
     cache.save(entry, {"a": np.zeros(1)})
     assert not os.path.exists(stale_tmp) and os.path.exists(entry)
+
+
+def test_7_full_disk_while_writing_any_output(tmp_path):
+    with pytest.raises(OutputError, match="no space left on the disk for the output"):
+        with files.atomic_output(str(tmp_path / "out" / "speech.wav")):
+            raise OSError(errno.ENOSPC, "No space left on device")
+    assert os.listdir(tmp_path) == []
+
+
+def test_7_ctrl_c_while_writing_the_cache(cache_dir, monkeypatch):
+    def stopped(path, **arrays):
+        open(path, "wb").close()
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(np, "savez_compressed", stopped)
+    entry = cache.entry_path("tracks", "stopped")
+    with pytest.raises(KeyboardInterrupt):
+        cache.save(entry, {"a": np.zeros(1)})
+    assert os.listdir(os.path.dirname(entry)) == []
 
 
 # 6. an existing output: a single run replaces it and says so; a batch skips it unless --overwrite
@@ -376,12 +420,14 @@ def test_9_panel_out_is_a_file(cli, media, tmp_path):
     ([1, 2], {"panel_id": "p", "scores": {}}, "key.json: the panel key must be a JSON object, not a list"),
     ({"panel_id": "p"}, {"panel_id": "p", "scores": {}}, "key.json: the panel key has no 'clips' field"),
     ({"panel_id": "p", "clips": {"A": "a.mp4"}}, [1], "s.json: the scores file must be a JSON object"),
+    ({"panel_id": "p", "clips": {"A": "a.mp4"}}, "[" * 100000 + "]" * 100000, "s.json: not a scores file (invalid JSON"),
+    ({"panel_id": "p", "clips": {"A": "a.mp4"}}, "[" + "9" * 5000 + "]", "s.json: not a scores file (invalid JSON"),
     ({"panel_id": "p", "clips": {"A": "a.mp4"}}, {"panel_id": "p", "scores": {"A": {"sync": True, "naturalness": 3}}},
      "'sync' must be a whole number 1-5, not true"),
 ])
 def test_9_tally_checks_every_field(cli, tmp_path, key, scores, fragment):
     (tmp_path / "key.json").write_text(json.dumps(key))
-    (tmp_path / "s.json").write_text(json.dumps(scores))
+    (tmp_path / "s.json").write_text(scores if isinstance(scores, str) else json.dumps(scores))
     code, _, err = cli(evaluate_main, "tally", tmp_path / "s.json")
     one_error_line(code, err, fragment)
 
@@ -470,6 +516,16 @@ def test_13_voice_follows_the_script_of_the_text():
     assert voice_for_text("مرحبا بالعالم") == "sem/ar" and voice_for_text("שלום עולם") == "sem/he"
     assert voice_for_text("Привет, мир") == "zle/ru" and voice_for_text("日本語のテキスト") == "jpx/ja"
     assert voice_for_text("Hello world") == voice_for_text("Café, naïve") == "gmw/en"
+
+
+def test_13_a_script_this_espeak_lacks_falls_back_to_english(monkeypatch):
+    from lipsync.io import tts
+
+    def lacking(name):
+        raise InputError(f"unknown voice {name!r}")
+
+    monkeypatch.setattr(tts, "find_voice", lacking)
+    assert tts.voice_for_text("שלום עולם") == "gmw/en"
 
 
 # 14. a file name that starts with '-'

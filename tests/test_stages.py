@@ -110,7 +110,7 @@ def test_face_track_is_data_and_a_damaged_cache_entry_is_rebuilt(tmp_path, media
     again = face_track.FaceTrack.from_arrays(track.to_arrays())
     np.testing.assert_array_equal(again.landmarks, track.landmarks)
     assert again.exemplar.image.shape == track.exemplar.image.shape
-    entry = face_track.cache_path(media["video"], face_track.TrackSettings(), 25.0)
+    entry = face_track.cache_path(media["video"], face_track.TrackSettings(), 25.0, (256, 256))
     with open(entry, "r+b") as f:
         f.truncate(100)  # a damaged entry (a full disk, a killed run)
     with caplog.at_level(logging.WARNING, logger="lipsync"):

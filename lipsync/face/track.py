@@ -9,7 +9,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import logging
-from typing import TYPE_CHECKING, Dict, Iterable, Optional, Sequence
+from typing import TYPE_CHECKING, Dict, Iterable, Optional, Sequence, Tuple
 
 import cv2
 import numpy as np
@@ -27,7 +27,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-TRACK_VERSION = 5  # part of the cache key: bump when a track's content changes
+TRACK_VERSION = 6  # part of the cache key: bump when a track's content changes
 SMOOTH_SIGMA = 1.0  # frames: the temporal smoothing of landmarks before rendering
 
 
@@ -261,9 +261,9 @@ def track_frames(frames: Iterable[np.ndarray], settings: TrackSettings, fps: flo
     return FaceTrack(landmarks, boxes, fps, picker.best(), bank, tracker.most_faces)
 
 
-def cache_path(video_path: str, settings: TrackSettings, fps: float) -> str:
-    """Where the track of this input with these settings is cached."""
-    return cache.entry_path("tracks", TRACK_VERSION, cache.file_digest(video_path), f"{fps:.4f}",
+def cache_path(video_path: str, settings: TrackSettings, fps: float, size: Tuple[int, int]) -> str:
+    """Where the track of this input with these settings, read at `size` (width, height), is cached."""
+    return cache.entry_path("tracks", TRACK_VERSION, cache.file_digest(video_path), f"{fps:.4f}", size,
                             sorted(dataclasses.asdict(settings).items()))
 
 
@@ -295,14 +295,14 @@ def track_media(info: "MediaInfo", fps: float, settings: TrackSettings, *, use_c
     cache when this input was tracked before with the same settings."""
     from ..io.media import VideoReader, read_image
 
-    path = cache_path(info.path, settings, fps) if use_cache and not info.is_image else None
+    path = cache_path(info.path, settings, fps, (info.width, info.height)) if use_cache and not info.is_image else None
     expected = int(round(info.duration * fps)) or None if not info.is_image else 1
     if path:
         track = cached_track(path, expected)
         if track is not None:
             log.debug("face track from cache %s", path)
             return track
-    frames = [read_image(info.path)] if info.is_image else VideoReader(info, fps, exact=False)
+    frames = [read_image(info.path, (info.width, info.height))] if info.is_image else VideoReader(info, fps, exact=False)
     quiet = Progress(True, progress.callback, progress.cancel) if info.is_image else progress
     track = track_frames(frames, settings, fps, total=expected, progress=quiet)
     if path:

@@ -26,7 +26,16 @@ from typing import Dict, Iterator, List, Optional, Sequence
 from ..errors import OutputError
 
 NAME_MAX = 255  # bytes in a file name, where the file system does not say
-HOST = hashlib.sha1(socket.gethostname().encode()).hexdigest()[:6]
+def _host() -> str:
+    """This machine and process-id namespace (containers sharing a host name have their own pids)."""
+    try:
+        namespace = os.stat("/proc/self/ns/pid").st_ino
+    except OSError:
+        namespace = 0
+    return hashlib.sha1(f"{socket.gethostname()}/{namespace}".encode()).hexdigest()[:6]
+
+
+HOST = _host()
 _TAG = re.compile(r"lipsync-([0-9a-f]{6})-(\d+)-")
 _WRITERS: Dict[str, subprocess.Popen] = {}  # temporary output path -> the process still writing it
 
@@ -38,11 +47,11 @@ def temp_tag() -> str:
 
 def _owner_gone(name: str) -> bool:
     """Was `name` made by a process of this machine that no longer runs?"""
-    m = _TAG.search(name)
-    if not m or m.group(1) != HOST:
+    tags = _TAG.findall(name)  # the last one: a user's own name may hold something like a tag
+    if not tags or tags[-1][0] != HOST:
         return False  # not ours, or another machine's: its owner cannot be checked from here
     try:
-        os.kill(int(m.group(2)), 0)
+        os.kill(int(tags[-1][1]), 0)
     except ProcessLookupError:
         return True
     except (PermissionError, OverflowError):
@@ -171,7 +180,8 @@ def atomic_output(path: str) -> Iterator[str]:
     try:
         with disk_errors(folder, "the output"):
             open(tmp, "xb").close()
-        yield tmp
+        with disk_errors(folder, "the output", FULL):
+            yield tmp
         umask = os.umask(0)
         os.umask(umask)
         with disk_errors(path, "the output"):
@@ -197,16 +207,20 @@ def write_file(path: str, data) -> None:
             f.write(data.encode("utf-8") if isinstance(data, str) else data)
 
 
+FULL = (errno.ENOSPC, errno.EDQUOT)  # a full disk, or quota
+UNWRITABLE = (errno.EROFS, errno.EACCES, errno.EPERM, errno.ENOENT, errno.ENOTDIR, errno.ENAMETOOLONG)
+
+
 @contextlib.contextmanager
-def disk_errors(where: str, what: str) -> Iterator[None]:
-    """Turns a full disk (or quota) while writing `what` under `where` into one OutputError line;
-    a read-only or vanished folder too."""
+def disk_errors(where: str, what: str, errnos: Sequence[int] = FULL + UNWRITABLE) -> Iterator[None]:
+    """Turns an OSError with one of `errnos` while writing `what` under `where` into one
+    OutputError line: a full disk (or quota), by default also a read-only or vanished folder."""
     try:
         yield
     except OSError as exc:
-        if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+        if exc.errno in FULL and exc.errno in errnos:
             raise OutputError(f"{where}: no space left on the disk for {what} ({exc.strerror})") from None
-        if exc.errno in (errno.EROFS, errno.EACCES, errno.EPERM, errno.ENOENT, errno.ENOTDIR, errno.ENAMETOOLONG):
+        if exc.errno in errnos:
             raise OutputError(f"{where}: cannot write {what} ({exc.strerror})") from None
         raise
 

@@ -22,16 +22,16 @@ def read(path: str, what: str) -> Any:
     try:
         with open(path, encoding="utf-8") as f:
             return json.load(f)
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise InputError(f"{path}: not a {what} (invalid JSON: {exc})") from None
+    except (ValueError, RecursionError) as exc:  # not JSON, not UTF-8, a number too long, nesting too deep
+        raise InputError(f"{path}: not a {what} (invalid JSON: {str(exc)[:80]})") from None
 
 
 def parse(text: str, where: str, what: str) -> Any:
     """The JSON value in `text` (InputError naming `where` when it is not JSON)."""
     try:
         return json.loads(text)
-    except (json.JSONDecodeError, TypeError) as exc:
-        raise InputError(f"{where}: not a {what} (invalid JSON: {exc})") from None
+    except (ValueError, TypeError, RecursionError) as exc:
+        raise InputError(f"{where}: not a {what} (invalid JSON: {str(exc)[:80]})") from None
 
 
 def require(doc: Any, key: str, kind: type, where: str, what: str, *, default: Any = _MISSING,
@@ -48,7 +48,7 @@ def require(doc: Any, key: str, kind: type, where: str, what: str, *, default: A
         raise InputError(f"{where}: the {what} has no {key!r} field")
     ok = isinstance(value, kind) and not (kind in (int, float) and isinstance(value, bool))
     if kind is float and isinstance(value, int) and not isinstance(value, bool):
-        value, ok = float(value), True
+        value, ok = float(value) if abs(value) < 1e300 else math.inf, True
     if ok and kind is float:
         ok = math.isfinite(value)
     if not ok or (check is not None and not check(value)):

@@ -354,7 +354,7 @@ def _signals_deferred() -> Iterator[None]:
         return
     held = []
     previous = {sig: signal.signal(sig, lambda signum, frame: held.append(signum))
-                for sig in STOP_SIGNALS}
+                for sig in STOP_SIGNALS if signal.getsignal(sig) is not signal.SIG_IGN}  # nohup stays nohup
     try:
         yield
     finally:

@@ -101,9 +101,10 @@ def voice_for_text(text: str) -> str:
     latin = sum(ch.isalpha() and ord(ch) < 0x0250 for ch in text)
     if not counts or max(counts.values()) <= latin:
         return DEFAULT_VOICE
-    if counts.get("ja"):
-        return find_voice("ja").id
-    return find_voice(max(counts, key=counts.get)).id
+    try:
+        return find_voice("ja" if counts.get("ja") else max(counts, key=counts.get)).id
+    except InputError:  # this eSpeak NG lacks the language
+        return DEFAULT_VOICE
 
 
 def synthesize(text: str, out_path: str, *, voice: Optional[str] = None, rate: Optional[int] = None) -> str:
