@@ -23,7 +23,7 @@ from tqdm import tqdm
 
 from ..errors import InputError, OutputError
 from . import jsondoc
-from .files import HOST, sweep, temp_tag
+from .files import HOST, disk_errors, sweep, temp_tag
 from .media import Colour, VideoReader, ffmpeg_command, probe
 
 INDEX_FILE = "frames.json"
@@ -110,7 +110,7 @@ def extract_frames(*, video_path: str, output_dir: str, fmt: str = "png", qualit
             for frame in VideoReader(info, fps):
                 path = os.path.join(staging, frame_name(count, fmt))
                 if not cv2.imwrite(path, frame, params):
-                    raise OutputError(f"{path}: cannot write the frame image")
+                    raise OutputError(f"{output_dir}: cannot write frame {count} (is the disk full?)")
                 count += 1
                 bar.update(1)
         audio = None
@@ -122,7 +122,8 @@ def extract_frames(*, video_path: str, output_dir: str, fmt: str = "png", qualit
         index = {"fps": fps, "frame_count": count, "width": info.width, "height": info.height,
                  "format": fmt, "pattern": f"%06d.{fmt}", "source": result.source, "audio": audio,
                  "colour": dataclasses.asdict(info.colour)}
-        with open(os.path.join(staging, INDEX_FILE), "w", encoding="utf-8") as f:
+        with disk_errors(output_dir, "the frames index"), open(os.path.join(staging, INDEX_FILE), "w",
+                                                                encoding="utf-8") as f:
             json.dump(index, f, indent=2)
         for name in old:  # only now, so a failed run leaves the old frames untouched
             os.remove(os.path.join(output_dir, name))
