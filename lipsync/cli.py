@@ -270,6 +270,7 @@ def tts_parser() -> argparse.ArgumentParser:
 
 def _tts(args: argparse.Namespace) -> int:
     from .io import tts
+    from .io.files import check_output
     from .io.media import check_readable
 
     if args.list_voices:
@@ -286,6 +287,7 @@ def _tts(args: argparse.Namespace) -> int:
             raise LipSyncError(f"{args.text_file}: not UTF-8 text") from None
     if not text.strip():
         raise LipSyncError(f"{args.text_file or '--text'}: the text to speak is empty")
+    check_output(args.output, "speech output", extensions=(".wav",), inputs=[args.text_file])  # not the text
     tts.synthesize(text, args.output, voice=args.voice, rate=args.rate)
     if not args.quiet:
         print(f"wrote {args.output}")

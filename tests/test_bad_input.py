@@ -472,6 +472,24 @@ def test_11_a_failed_run_leaves_no_empty_output_folder(tmp_path):
     assert os.listdir(tmp_path) == []
 
 
+def test_11_failed_frame_extraction_leaves_no_folder(tmp_path, monkeypatch):
+    from lipsync.io import frames as frames_lib
+
+    video = _frames_video(tmp_path, n=4)
+    monkeypatch.setattr(frames_lib.cv2, "imwrite", lambda *args: False)  # as on a full disk
+    with pytest.raises(OutputError, match="frames/new: cannot write frame 0 \\(is the disk full\\?\\)"):
+        frames_lib.extract_frames(video_path=video, output_dir=str(tmp_path / "frames" / "new"), quiet=True)
+    assert sorted(os.listdir(tmp_path)) == ["v.mp4"]
+
+
+def test_9_tts_text_file_is_not_its_own_output(cli, tmp_path):
+    notes = tmp_path / "notes.wav"
+    notes.write_text("hello there")
+    code, _, err = cli(tts_main, "--text_file", notes, "--output", notes)
+    one_error_line(code, err, "notes.wav: the speech output file is also an input")
+    assert notes.read_text() == "hello there"
+
+
 # 12. odd options
 
 @pytest.mark.parametrize("args, fragment", [

@@ -164,14 +164,7 @@ def atomic_output(path: str) -> Iterator[str]:
     if os.path.isdir(path):
         raise OutputError(f"{path}: the output path is a folder; give a file name")
     folder = os.path.dirname(os.path.abspath(path))
-    made, parent = [], folder  # the folders this run makes: removed again if it fails
-    while not os.path.exists(parent):
-        made.append(parent)
-        parent = os.path.dirname(parent)
-    try:
-        os.makedirs(folder, exist_ok=True)
-    except OSError as exc:
-        raise OutputError(f"{exc.filename or folder}: cannot create the output folder ({exc.strerror})") from None
+    made = make_folder(folder)  # removed again if the run fails
     sweep(folder, f".*.lipsync-{HOST}-*.partial*")
     stem, ext = os.path.splitext(os.path.basename(path))
     tag = f"{temp_tag()}{uuid.uuid4().hex[:8]}"
@@ -194,10 +187,28 @@ def atomic_output(path: str) -> Iterator[str]:
         for leftover in glob.glob(glob.escape(prefix) + "*"):
             with contextlib.suppress(OSError):
                 os.remove(leftover)
-        for empty in made:  # deepest first
-            with contextlib.suppress(OSError):
-                os.rmdir(empty)
+        remove_made(made)
         raise
+
+
+def make_folder(folder: str) -> List[str]:
+    """Makes `folder` and its missing parents; returns those it made, deepest first (see remove_made)."""
+    made, parent = [], os.path.abspath(folder)
+    while not os.path.exists(parent):
+        made.append(parent)
+        parent = os.path.dirname(parent)
+    try:
+        os.makedirs(folder, exist_ok=True)
+    except OSError as exc:
+        raise OutputError(f"{exc.filename or folder}: cannot create the output folder ({exc.strerror})") from None
+    return made
+
+
+def remove_made(made: List[str]) -> None:
+    """Removes the folders make_folder made, where they are still empty (a failed run leaves none)."""
+    for empty in made:
+        with contextlib.suppress(OSError):
+            os.rmdir(empty)
 
 
 def write_file(path: str, data) -> None:

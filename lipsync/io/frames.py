@@ -23,7 +23,7 @@ from tqdm import tqdm
 
 from ..errors import InputError, OutputError
 from . import jsondoc
-from .files import HOST, disk_errors, sweep, temp_tag
+from .files import HOST, disk_errors, make_folder, remove_made, sweep, temp_tag
 from .media import Colour, VideoReader, ffmpeg_command, probe
 
 INDEX_FILE = "frames.json"
@@ -96,11 +96,12 @@ def extract_frames(*, video_path: str, output_dir: str, fmt: str = "png", qualit
                           f"allow overwriting to replace them, or choose another folder")
     if os.path.exists(output_dir) and not os.path.isdir(output_dir):
         raise OutputError(f"{output_dir}: exists and is not a folder")
+    made = make_folder(output_dir)
     try:
-        os.makedirs(output_dir, exist_ok=True)
         sweep(output_dir, f".lipsync-{HOST}-*")  # what runs killed outright left
         staging = tempfile.mkdtemp(prefix=f".{temp_tag()}frames-", dir=output_dir)
     except OSError as exc:
+        remove_made(made)
         raise OutputError(f"{output_dir}: cannot write frames here ({exc.strerror})") from None
     try:
         fps = float(info.fps or 25.0)
@@ -130,6 +131,10 @@ def extract_frames(*, video_path: str, output_dir: str, fmt: str = "png", qualit
         for name in sorted(os.listdir(staging), key=lambda n: n == INDEX_FILE):  # the index last
             os.replace(os.path.join(staging, name), os.path.join(output_dir, name))
         return result
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        remove_made(made)  # a failed run leaves no empty folder either
+        raise
     finally:
         shutil.rmtree(staging, ignore_errors=True)
 
