@@ -270,7 +270,6 @@ def tts_parser() -> argparse.ArgumentParser:
 
 def _tts(args: argparse.Namespace) -> int:
     from .io import tts
-    from .io.files import check_output
     from .io.media import check_readable
 
     if args.list_voices:
@@ -287,8 +286,7 @@ def _tts(args: argparse.Namespace) -> int:
             raise LipSyncError(f"{args.text_file}: not UTF-8 text") from None
     if not text.strip():
         raise LipSyncError(f"{args.text_file or '--text'}: the text to speak is empty")
-    check_output(args.output, "speech output", extensions=(".wav",), inputs=[args.text_file])  # not the text
-    tts.synthesize(text, args.output, voice=args.voice, rate=args.rate)
+    tts.synthesize(text, args.output, voice=args.voice, rate=args.rate, inputs=[args.text_file])
     if not args.quiet:
         print(f"wrote {args.output}")
     return 0

@@ -67,6 +67,10 @@ def check_outfile(outfile: str, inputs: Sequence[Optional[str]]) -> bool:
     return check_output(outfile, "output", extensions=VIDEO_OUTPUTS, inputs=inputs)
 
 
+def _scaled(box: Optional[Box], factor: float) -> Optional[Box]:
+    return box and tuple(int(v * factor) for v in box)
+
+
 def check_box(box: Optional[Box], width: int, height: int, source: str) -> None:
     """InputError unless the face box lies inside the frame."""
     if box is not None and (box[2] > width or box[3] > height):
@@ -168,7 +172,7 @@ def lip_sync(*, video_path: str, audio_path: Optional[str] = None, text: Optiona
     if info.stored_size:
         log.warning("%s: %dx%d frames are larger than %d pixels on a side; scaled down to %dx%d", video_path,
                     *info.stored_size, MAX_SIDE, info.width, info.height)
-        box = box and tuple(int(v * info.width / info.stored_size[0]) for v in box)
+        box = _scaled(box, info.width / info.stored_size[0])
     if text is None:
         check_readable(audio_path, "audio")
     audio_stem = "tts" if text is not None else os.path.splitext(os.path.basename(audio_path))[0]
@@ -240,7 +244,7 @@ def lip_sync_frames(*, frames_dir: str, audio_path: str, outfile: Optional[str] 
     generator = make_generator("wav2lip", pads=pads, checkpoint_path=checkpoint_path, device=device)
     wav = audio_lib.load_audio(audio_path)
     width, height = fit_size(*resized)
-    box = box and tuple(int(v * width / resized[0]) for v in box)
+    box = _scaled(box, width / resized[0])
 
     def frame(i: int):
         image = folder.get(i)

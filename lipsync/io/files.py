@@ -97,11 +97,19 @@ def shorten(name: str, limit: int, keep: Optional[str] = None) -> str:
     return cut(stem, limit - len(tail.encode())) + tail
 
 
-def _existing_folder(path: str) -> str:
-    folder = os.path.dirname(os.path.abspath(path))
-    while not os.path.exists(folder):
-        folder = os.path.dirname(folder)
-    return folder
+def _missing(folder: str) -> List[str]:
+    """`folder` and those of its parents that do not exist, deepest first."""
+    missing, parent = [], os.path.abspath(folder)
+    while not os.path.exists(parent):
+        missing.append(parent)
+        parent = os.path.dirname(parent)
+    return missing
+
+
+def _existing(folder: str) -> str:
+    """`folder`, or its nearest parent that exists."""
+    missing = _missing(folder)
+    return os.path.dirname(missing[-1]) if missing else os.path.abspath(folder)
 
 
 def check_output(path: str, what: str = "output", *, extensions: Optional[Sequence[str]] = None,
@@ -119,7 +127,7 @@ def check_output(path: str, what: str = "output", *, extensions: Optional[Sequen
     if extensions and ext not in extensions:
         raise OutputError(f"{path}: the {what} " + (f"cannot be a {ext} file" if ext else "needs an extension")
                           + f"; name it with one of {', '.join(extensions)}")
-    folder = _existing_folder(path)
+    folder = _existing(os.path.dirname(os.path.abspath(path)))
     if not os.path.isdir(folder):
         raise OutputError(f"{folder}: is a file, not a folder: cannot write {path}")
     if not os.access(folder, os.W_OK):
@@ -148,7 +156,8 @@ def unregister_writer(path: str) -> None:
     _WRITERS.pop(path, None)
 
 
-def _stop(proc: subprocess.Popen) -> None:
+def stop_process(proc: subprocess.Popen) -> None:
+    """Kills `proc` (a writer, say) and waits for it; one that has ended already is fine."""
     with contextlib.suppress(Exception):
         proc.kill()
         proc.wait()
@@ -182,7 +191,7 @@ def atomic_output(path: str) -> Iterator[str]:
             os.replace(tmp, path)
     except BaseException:
         for tmp_path in [p for p in _WRITERS if p.startswith(prefix)]:  # a writer could still write it
-            _stop(_WRITERS.pop(tmp_path))
+            stop_process(_WRITERS.pop(tmp_path))
         # by prefix, so that a stop landing just after the file was made leaves nothing either
         for leftover in glob.glob(glob.escape(prefix) + "*"):
             with contextlib.suppress(OSError):
@@ -193,10 +202,7 @@ def atomic_output(path: str) -> Iterator[str]:
 
 def make_folder(folder: str) -> List[str]:
     """Makes `folder` and its missing parents; returns those it made, deepest first (see remove_made)."""
-    made, parent = [], os.path.abspath(folder)
-    while not os.path.exists(parent):
-        made.append(parent)
-        parent = os.path.dirname(parent)
+    made = _missing(folder)
     try:
         os.makedirs(folder, exist_ok=True)
     except OSError as exc:
@@ -239,7 +245,7 @@ def disk_errors(where: str, what: str, errnos: Sequence[int] = FULL + UNWRITABLE
 def free_bytes(folder: str) -> Optional[int]:
     """Bytes free for this user under `folder`, or None when the system does not say."""
     try:
-        return shutil.disk_usage(_existing_folder(os.path.join(folder, "x"))).free
+        return shutil.disk_usage(_existing(folder)).free
     except OSError:
         return None
 

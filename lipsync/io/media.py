@@ -22,7 +22,7 @@ import cv2
 import numpy as np
 
 from ..errors import STOP_SIGNALS, InputError, OutputError
-from .files import register_writer, unregister_writer
+from .files import register_writer, stop_process, unregister_writer
 
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".webp", ".bmp")
 DEFAULT_CRF = 18
@@ -455,9 +455,7 @@ class VideoWriter:
 
     def abort(self) -> None:
         self._stop.set()
-        with contextlib.suppress(OSError):
-            self._proc.kill()  # a write blocked on the pipe fails now
-        self._proc.wait()
+        stop_process(self._proc)  # a write blocked on the pipe fails now
         with contextlib.suppress(queue.Empty):
             while True:
                 self._queue.get_nowait()

@@ -10,7 +10,7 @@ import dataclasses
 import functools
 import os
 import wave
-from typing import List, Optional
+from typing import List, Optional, Sequence
 
 from ..errors import InputError, MissingBackendError, OutputError
 from .files import atomic_output, check_output
@@ -107,14 +107,15 @@ def voice_for_text(text: str) -> str:
         return DEFAULT_VOICE
 
 
-def synthesize(text: str, out_path: str, *, voice: Optional[str] = None, rate: Optional[int] = None) -> str:
+def synthesize(text: str, out_path: str, *, voice: Optional[str] = None, rate: Optional[int] = None,
+               inputs: Sequence[Optional[str]] = ()) -> str:
     """Speaks UTF-8 `text` into a WAV file (mono, 22.05 kHz) at `out_path`.
 
     voice: id, name or language code (see `list_voices`), by default chosen from the text's
-    script (`voice_for_text`); rate: words per minute.
+    script (`voice_for_text`); rate: words per minute; inputs: files the output must not be.
     The file is written under a temporary name and renamed when complete.
     """
-    check_output(out_path, "speech output", extensions=(".wav",))
+    check_output(out_path, "speech output", extensions=(".wav",), inputs=inputs)
     if not text or not text.strip():
         raise InputError("the text to speak is empty")
     if rate is not None and not 40 <= rate <= 600:

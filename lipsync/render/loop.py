@@ -45,7 +45,7 @@ def replayed(n_out: int, n_source: int, loop: str = "pingpong") -> Set[int]:
     """The source frames that play again after their first showing when `n_out` frames are
     made from `n_source` (what a FrameSource must keep): the last n_out - n_source frames, for
     a sound a little longer than the video; every frame, for one several times as long."""
-    return {source_index(j, n_source, loop) for j in range(n_source, min(n_out, n_source + 2 * n_source))}
+    return {source_index(j, n_source, loop) for j in range(n_source, min(n_out, 3 * n_source))}
 
 
 class Spool:
