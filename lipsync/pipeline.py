@@ -9,6 +9,7 @@ renders and encodes. Only the face track (a few kB per second) is kept for the w
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import logging
 import math
 import os
@@ -22,14 +23,17 @@ import numpy as np
 from . import generators
 from .errors import InputError
 from .face.detect import DETECTORS, Box
-from .face.track import FaceTrack, TrackSettings, require_faces, track_frames, track_media
+from .face.track import (FaceTrack, TrackSettings, cache_path, cached_track, require_faces, track_frames,
+                         track_media)
 from .generators.base import PERSONALIZE_MODES, Generator, GeneratorSettings, Source
 from .io import audio as audio_lib
 from .io.files import NAME_MAX, check_output, cut, shorten, temp_dir
-from .io.media import DEFAULT_CRF, MAX_SIDE, VIDEO_OUTPUTS, Colour, check_readable, fit_size, probe
+from .generators.features import mouth_drive
+from .io.media import (DEFAULT_CRF, MAX_SIDE, VIDEO_OUTPUTS, Colour, MediaInfo, VideoReader, check_readable,
+                       fit_size, probe, read_image)
 from .progress import CancelCheck, Progress, ProgressCallback
 from .render.alive import AliveRenderer
-from .render.loop import LOOP_MODES, FrameSource, render_video, replayed
+from .render.loop import LOOP_MODES, FrameSource, render_video, replayed, source_index
 from .render.paste import DEFAULT_PADS as WAV2LIP_PADS
 
 MAX_FPS = 120.0
@@ -76,6 +80,29 @@ def check_box(box: Optional[Box], width: int, height: int, source: str) -> None:
     if box is not None and (box[2] > width or box[3] > height):
         raise InputError(f"{source}: the face box (left, top, right, bottom) {tuple(box)} does not fit in the "
                          f"{width}x{height} frame")
+
+
+def _checked_inputs(video_path: str, audio_path: Optional[str], text: Optional[str],
+                    box: Optional[Box]) -> Tuple[MediaInfo, Optional[Box]]:
+    """The probed input as the toolkit reads it (scaled down to fit) and the face box in its
+    pixels; InputError for a missing sound, an empty text, a file that is not a video or photo,
+    or a box outside the frame."""
+    if text is not None and not text.strip():
+        raise InputError("the text to speak is empty")
+    if text is None and not audio_path:
+        raise InputError("no sound given: give an audio file or a text to speak")
+    info = probe(video_path)
+    if not info.has_video:
+        raise InputError(f"{video_path}: has no video stream (an audio file given as the video?)")
+    check_box(box, info.width, info.height, video_path)
+    info = info.fitted()
+    if info.stored_size:
+        log.warning("%s: %dx%d frames are larger than %d pixels on a side; scaled down to %dx%d", video_path,
+                    *info.stored_size, MAX_SIDE, info.width, info.height)
+        box = _scaled(box, info.width / info.stored_size[0])
+    if text is None:
+        check_readable(audio_path, "audio")
+    return info, box
 
 
 def check_options(*, model: Optional[str] = None, loop: str = "pingpong", crf: int = DEFAULT_CRF,
@@ -160,21 +187,7 @@ def lip_sync(*, video_path: str, audio_path: Optional[str] = None, text: Optiona
     fps = 25.0 if fps is None else fps
     check_options(model=model, loop=loop, crf=crf, fps=fps, batch_size=batch_size, face_index=face_index, box=box,
                   pads=pads, detector=detector, personalize=personalize, personalize_seconds=personalize_seconds)
-    if text is not None and not text.strip():
-        raise InputError("the text to speak is empty")
-    if text is None and not audio_path:
-        raise InputError("no sound given: give an audio file or a text to speak")
-    info = probe(video_path)
-    if not info.has_video:
-        raise InputError(f"{video_path}: has no video stream (an audio file given as the video?)")
-    check_box(box, info.width, info.height, video_path)
-    info = info.fitted()
-    if info.stored_size:
-        log.warning("%s: %dx%d frames are larger than %d pixels on a side; scaled down to %dx%d", video_path,
-                    *info.stored_size, MAX_SIDE, info.width, info.height)
-        box = _scaled(box, info.width / info.stored_size[0])
-    if text is None:
-        check_readable(audio_path, "audio")
+    info, box = _checked_inputs(video_path, audio_path, text, box)
     audio_stem = "tts" if text is not None else os.path.splitext(os.path.basename(audio_path))[0]
     outfile = outfile or default_outfile(video_path, audio_stem, output_dir)
     replaces = check_outfile(outfile, [video_path, audio_path])
@@ -193,6 +206,73 @@ def lip_sync(*, video_path: str, audio_path: Optional[str] = None, text: Optiona
                       size=(info.width, info.height), colour=info.colour, loop=loop, crf=crf, batch_size=batch_size,
                       progress=reporter, start=start, alive=info.is_image and not still, face_index=face_index)
     return dataclasses.replace(result, replaced=replaces, scaled_from=info.stored_size)
+
+
+PREVIEW_SECONDS = 2.0  # a preview tracks this much of the start of a video (unless its whole track is cached)
+
+
+@dataclasses.dataclass
+class Preview:
+    """One frame of a result, made before the long run."""
+
+    original: np.ndarray  # the source frame, BGR uint8
+    frame: np.ndarray  # the same frame with the planned mouth drawn in
+    face: np.ndarray  # its face landmarks (68, 2)
+    time: float  # seconds into the sound whose mouth the frame shows
+    source_frame: int  # index of the source frame
+
+
+def preview(*, video_path: str, audio_path: Optional[str] = None, text: Optional[str] = None, model: str = "sync",
+            fps: float = 25.0, detector: str = "hog", face_index: Optional[int] = None, box: Optional[Box] = None,
+            pads: Tuple[int, int, int, int] = (0, 0, 0, 0), voice: Optional[str] = None, rate: Optional[int] = None,
+            checkpoint_path: Optional[str] = None, device: str = "auto", use_cache: bool = True,
+            quiet: bool = False, progress: Optional[ProgressCallback] = None,
+            cancel: Optional[CancelCheck] = None) -> Preview:
+    """The frame of the sound's loudest moment as `lip_sync` would draw it, in seconds rather
+    than the whole run: a check of the face it found and the mouth it draws.
+
+    Takes `lip_sync`'s arguments and makes the same checks. The face is tracked over the first
+    PREVIEW_SECONDS of a video only (the whole track when the cache has it); the mouth comes
+    from the whole sound, without personalization, drawn on the source frame that the moment
+    plays over when that frame was tracked, else on the first tracked frame with a face.
+    """
+    reporter = Progress(quiet, progress, cancel)
+    fps = 25.0 if fps is None else fps
+    check_options(model=model, fps=fps, face_index=face_index, box=box, pads=pads, detector=detector)
+    info, box = _checked_inputs(video_path, audio_path, text, box)
+    generator = make_generator(model, pads=pads, checkpoint_path=checkpoint_path, device=device, personalize="off",
+                               use_cache=use_cache)
+    rate_out = float(fps) if info.is_image else float(info.fps or fps)
+    with temp_dir("preview") as workdir:
+        wav = audio_lib.load_audio(prepare_audio(audio_path, text, workdir, voice, rate))
+    settings = TrackSettings(detector=detector, face_index=face_index, box=box)
+    n_source = 1 if info.is_image else max(1, int(round(info.duration * rate_out)))
+    track = None
+    if use_cache and not info.is_image:
+        track = cached_track(cache_path(info.path, settings, rate_out, (info.width, info.height)), n_source)
+    if track is None:
+        n_tracked = 1 if info.is_image else min(n_source, max(1, int(round(PREVIEW_SECONDS * rate_out))))
+        track = track_frames(_head_frames(info, rate_out, n_tracked, exact=False), settings, rate_out,
+                             total=n_tracked, progress=reporter)
+    require_faces(track, video_path, face_index)
+    source = Source(video_path, info.is_image, info.has_audio, rate_out, track, track.smoothed())
+    sound_stage, renderer = generator.stages(source, reporter)
+    n_out = audio_lib.frame_count(len(wav), rate_out)
+    j = int(np.argmax(mouth_drive(wav, rate_out, n_out)))
+    k = source_index(j, n_source)
+    if k >= len(track) or not track.valid[k]:
+        k = int(np.flatnonzero(track.valid)[0])
+    original = list(_head_frames(info, rate_out, k + 1, exact=True))[-1]
+    face = source.smooth.landmarks[k]
+    frame = renderer.render([original], [face], sound_stage.plan(wav, rate_out, n_out)[[j]])[0]
+    return Preview(original, frame, face, (j + 0.5) / rate_out, k)
+
+
+def _head_frames(info: MediaInfo, fps: float, n: int, exact: bool):
+    """The first `n` frames of a video at `fps` (a photo: its one frame)."""
+    if info.is_image:
+        return iter([read_image(info.path, (info.width, info.height))])
+    return itertools.islice(VideoReader(info, fps, exact=exact), n)
 
 
 def _dub(generator: Generator, source: Source, wav: np.ndarray, *, sound: str, outfile: str,
