@@ -73,7 +73,7 @@ class Sessions:
         self.sessions = os.path.join(root, "sessions")
         self._lock = threading.Lock()
         self._cancel: Dict[str, threading.Event] = {}
-        self._uploads: Dict[str, set] = {}  # upload path -> the sessions that used it
+        self._uploads: Dict[str, Dict[str, int]] = {}  # upload path -> {session: its mtime when used}
 
     def folder(self, session: str) -> str:
         path = os.path.join(self.sessions, _safe(session))
@@ -81,26 +81,33 @@ class Sessions:
         return path
 
     def use(self, session: str, paths: Sequence[Optional[str]]) -> None:
-        """Records that `session` used these uploads."""
+        """Records that `session` used these uploads (as they are now: an upload of the same
+        bytes by another page replaces the file, and `end` then leaves it to that page)."""
         with self._lock:
             for path in paths:
                 if path and _inside(path, self.root):
-                    self._uploads.setdefault(os.path.abspath(path), set()).add(session)
+                    with contextlib.suppress(OSError):
+                        self._uploads.setdefault(os.path.abspath(path), {})[session] = os.stat(path).st_mtime_ns
 
     def cancel_event(self, session: str) -> threading.Event:
         with self._lock:
             return self._cancel.setdefault(session, threading.Event())
 
     def end(self, session: str) -> None:
-        """The page was closed: stop its job and remove its files."""
+        """The page was closed: stop its job and remove its results, and the uploads it used
+        that no other page has used or uploaded again since."""
         with self._lock:
             event = self._cancel.pop(session, None)
             mine = []
             for path, users in list(self._uploads.items()):
-                users.discard(session)
+                if session not in users:
+                    continue
+                seen = users.pop(session)
                 if not users:
-                    mine.append(path)
                     del self._uploads[path]
+                    with contextlib.suppress(OSError):
+                        if os.stat(path).st_mtime_ns == seen:
+                            mine.append(path)
         if event is not None:
             event.set()
         shutil.rmtree(os.path.join(self.sessions, _safe(session)), ignore_errors=True)
@@ -410,7 +417,7 @@ def build(sessions: Sessions, max_upload_mb: int = MAX_UPLOAD_MB):
                     run_button = gr.Button("Lip-sync", variant="primary", elem_id="run")
                     stop_button = gr.Button("Stop", variant="stop", elem_id="stop")
             with gr.Column():
-                preview_image = gr.Image(label="preview", interactive=False, elem_id="preview_image")
+                preview_image = gr.Image(label="preview", interactive=False, height=240, elem_id="preview_image")
                 result = gr.Video(label="result", interactive=False, elem_id="result")
                 summary = gr.Textbox(label="summary", interactive=False, elem_id="summary")
                 figures = gr.Markdown(visible=False, elem_id="figures")

@@ -228,8 +228,9 @@ def preview(*, video_path: str, audio_path: Optional[str] = None, text: Optional
             checkpoint_path: Optional[str] = None, device: str = "auto", use_cache: bool = True,
             quiet: bool = False, progress: Optional[ProgressCallback] = None,
             cancel: Optional[CancelCheck] = None) -> Preview:
-    """The frame of the sound's loudest moment as `lip_sync` would draw it, in seconds rather
-    than the whole run: a check of the face it found and the mouth it draws.
+    """The frame whose mouth moves furthest from rest (against the sound's quietest moment) as
+    `lip_sync` would draw it, in seconds rather than the whole run: a check of the face it
+    found and the mouth it draws.
 
     Takes `lip_sync`'s arguments and makes the same checks. The face is tracked over the first
     PREVIEW_SECONDS of a video only (the whole track when the cache has it); the mouth comes
@@ -258,13 +259,16 @@ def preview(*, video_path: str, audio_path: Optional[str] = None, text: Optional
     source = Source(video_path, info.is_image, info.has_audio, rate_out, track, track.smoothed())
     sound_stage, renderer = generator.stages(source, reporter)
     n_out = audio_lib.frame_count(len(wav), rate_out)
-    j = int(np.argmax(mouth_drive(wav, rate_out, n_out)))
+    mouths = sound_stage.plan(wav, rate_out, n_out)
+    values = np.asarray(mouths[list(range(n_out))], np.float32).reshape(n_out, -1)
+    quietest = int(np.argmin(mouth_drive(wav, rate_out, n_out)))
+    j = int(np.argmax(np.abs(values - values[quietest]).sum(1)))  # the mouth furthest from its shape at rest
     k = source_index(j, n_source)
     if k >= len(track) or not track.valid[k]:
         k = int(np.flatnonzero(track.valid)[0])
     original = list(_head_frames(info, rate_out, k + 1, exact=True))[-1]
     face = source.smooth.landmarks[k]
-    frame = renderer.render([original], [face], sound_stage.plan(wav, rate_out, n_out)[[j]])[0]
+    frame = renderer.render([original], [face], mouths[[j]])[0]
     return Preview(original, frame, face, (j + 0.5) / rate_out, k)
 
 

@@ -1,0 +1,355 @@
+"""The web page and HTTP API (lipsync/app.py): its parts without a server, then a real server
+driven by gradio_client, by plain HTTP and, in headless Chromium, by a person's clicks.
+
+Without Gradio or a Chromium browser the server tests skip with the reason; under CI=true
+(where .ci/run installs both) they fail instead.
+"""
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+
+import numpy as np
+import pytest
+
+from conftest import ROOT, encode_frames, moving_face_frames, speechlike, write_wav
+from lipsync import app
+from lipsync.errors import InputError, NoFaceError
+from lipsync.io.media import probe
+
+IN_CI = os.environ.get("CI") == "true"
+
+
+def need(what: str, why: str):
+    """Skip (fail under CI=true) for a missing test dependency."""
+    if IN_CI:
+        pytest.fail(f"{what} is missing under CI ({why})")
+    pytest.skip(f"{what} is missing: {why}")
+
+
+def chromium() -> str:
+    for name in (os.environ.get("LIPSYNC_CHROMIUM"), "chromium", "chromium-browser"):
+        path = name and shutil.which(name)
+        if path:
+            return path
+    need("a Chromium browser", "apt-get install chromium (.ci/run does it)")
+
+
+@pytest.fixture(scope="module")
+def clips(tmp_path_factory):
+    d = tmp_path_factory.mktemp("app_media")
+    files = {"video": encode_frames(str(d / "face.mp4"), moving_face_frames(50), 25),
+             "wav": write_wav(str(d / "speech.wav"), speechlike(3.0), 16000),
+             "bad": str(d / "bad.mp4")}
+    with open(files["bad"], "w") as f:
+        f.write("this is text, not a video")
+    blank = [np.full((96, 96, 3), 90, np.uint8) for _ in range(10)]
+    files["noface"] = encode_frames(str(d / "noface.mp4"), blank, 25)
+    return files
+
+
+# --- without a server --------------------------------------------------------------------------
+
+def test_sessions_end_removes_the_results_and_the_uploads_no_other_session_uses(tmp_path):
+    sessions = app.Sessions(str(tmp_path), keep_s=3600)
+    shared_upload, own_upload = tmp_path / "h1" / "clip.mp4", tmp_path / "h2" / "voice.wav"
+    for path in (shared_upload, own_upload):
+        path.parent.mkdir()
+        path.write_bytes(b"x")
+    result = os.path.join(sessions.folder("alice"), "out.mp4")
+    open(result, "wb").close()
+    sessions.use("alice", [str(shared_upload), str(own_upload), None])
+    sessions.use("bob", [str(shared_upload)])
+    stop = sessions.cancel_event("alice")
+    sessions.end("alice")
+    assert stop.is_set()  # a job still running for the closed page stops
+    assert not os.path.exists(os.path.dirname(result)) and not own_upload.parent.exists()
+    assert shared_upload.exists()  # bob still has it
+    sessions.end("bob")
+    assert not shared_upload.parent.exists()
+
+
+def test_sessions_end_leaves_an_upload_another_page_made_again(tmp_path):
+    """Gradio keeps uploads by content: a second page uploading the same bytes replaces the file."""
+    sessions = app.Sessions(str(tmp_path), keep_s=3600)
+    upload = tmp_path / "h1" / "speech.wav"
+    upload.parent.mkdir()
+    upload.write_bytes(b"x")
+    sessions.use("api", [str(upload)])
+    os.utime(upload, ns=(time.time_ns() + 10**9, time.time_ns() + 10**9))  # uploaded again by a page
+    sessions.end("api")
+    assert upload.exists()
+
+
+def test_sessions_expire_only_what_is_older_than_the_limit(tmp_path):
+    sessions = app.Sessions(str(tmp_path), keep_s=60)
+    old, new = sessions.folder("old"), sessions.folder("new")
+    for folder in (old, new):
+        open(os.path.join(folder, "out.mp4"), "wb").close()
+    upload = tmp_path / "h1"
+    upload.mkdir()
+    (upload / "clip.mp4").write_bytes(b"x")
+    now = time.time()
+    for path in (old, os.path.join(old, "out.mp4"), str(upload), str(upload / "clip.mp4")):
+        os.utime(path, (now - 120, now - 120))
+    removed = sessions.expire(now)
+    assert sorted(removed) == sorted([old, str(upload)])
+    assert os.path.exists(os.path.join(new, "out.mp4")) and os.path.isdir(sessions.sessions)
+
+
+def test_session_ids_cannot_leave_the_folder(tmp_path):
+    sessions = app.Sessions(str(tmp_path), keep_s=60)
+    assert os.path.dirname(sessions.folder("../../etc")) == sessions.sessions
+    assert os.path.basename(sessions.folder("")) == "anonymous"
+
+
+def test_one_line_names_uploads_by_their_own_name():
+    upload = "/tmp/lipsync-x/4f2a/clip.mp4"
+    assert app.one_line(InputError(f"{upload}: has no video stream"), [upload, None]) == \
+        "clip.mp4: has no video stream"
+    line = app.one_line(ValueError("bad\nsecond line"))
+    assert line == "internal error (ValueError: bad" and "\n" not in line
+
+
+def test_stage_reporter_names_each_stage_with_its_own_fraction():
+    seen = []
+    report = app.stage_reporter(lambda fraction, text: seen.append((fraction, text)))
+    report("tracking face", 10, 50)
+    report("personalizing", 0, None)
+    report("lip-syncing", 75, 75)
+    assert seen == [(0.2, "tracking the face: 10 / 50"), (0.0, "personalizing"), (1.0, "rendering: 75 / 75")]
+
+
+def test_figures_table_shows_known_figures_in_order():
+    table = app.figures_table({"av_sync_confidence": 3.14159, "av_offset_frames": 0, "lmd": None, "other": 1})
+    rows = table.splitlines()
+    assert rows[2] == "| sync offset (frames; 0 is in sync) | 0 |"
+    assert rows[3] == "| sync confidence (higher is surer) | 3.14 |"
+    assert rows[4].endswith("| - |") and "other" not in table
+
+
+def test_share_and_bad_options_are_refused_in_one_line(capsys):
+    assert app.main(["--share"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("error: --share is refused: a public link") and "\n" not in err
+    assert app.main(["--port", "70000"]) == 2
+    assert "port 70000: must be from 1 to 65535" in capsys.readouterr().err
+    assert app.main(["--keep_minutes", "0"]) == 2
+    assert "must be more than 0" in capsys.readouterr().err
+
+
+def test_preview_draws_one_frame_of_the_lower_face(clips, cache_dir):
+    from lipsync.pipeline import preview
+
+    shot = preview(video_path=clips["video"], audio_path=clips["wav"], model="warp", quiet=True)
+    assert shot.frame.shape == shot.original.shape == (256, 256, 3)
+    assert 0 < shot.time < 3.0 and 0 <= shot.source_frame < 50
+    changed = np.abs(shot.frame.astype(int) - shot.original).max(axis=(1, 2)) > 0
+    nose = int(shot.face[33, 1])
+    assert changed[nose + 5:].any() and not changed[:nose - 10].any()  # the mouth moved, the eyes did not
+    crops = app.face_crops(shot.original, shot.frame, shot.face)
+    assert crops.shape[0] == 320 and crops.dtype == np.uint8
+
+
+def test_preview_checks_like_a_run(clips, cache_dir):
+    from lipsync.pipeline import preview
+
+    with pytest.raises(NoFaceError, match="noface.mp4: no face found in any frame"):
+        preview(video_path=clips["noface"], audio_path=clips["wav"], model="warp", quiet=True)
+    with pytest.raises(InputError, match="no sound given"):
+        preview(video_path=clips["video"], model="warp", quiet=True)
+    with pytest.raises(InputError, match="bad.mp4"):
+        preview(video_path=clips["bad"], audio_path=clips["wav"], model="warp", quiet=True)
+
+
+# --- a real server -----------------------------------------------------------------------------
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    """`python app.py` on a free port, with its own TMPDIR and cache; stopped (SIGTERM) at the end,
+    when its temporary folder must be gone."""
+    import importlib.util
+
+    if importlib.util.find_spec("gradio") is None or importlib.util.find_spec("gradio_client") is None:
+        need("Gradio", "pip install -r requirements-ui.txt (bash run.sh test installs it)")
+    tmp = tmp_path_factory.mktemp("app_server")
+    env = dict(os.environ, TMPDIR=str(tmp), LIPSYNC_CACHE_DIR=str(tmp / "cache"))
+    port = _free_port()
+    log = open(tmp / "server.log", "w+")
+    proc = subprocess.Popen([sys.executable, os.path.join(ROOT, "app.py"), "--port", str(port)], cwd=ROOT,
+                            env=env, stdout=log, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.time() + 90
+    while True:
+        try:
+            urllib.request.urlopen(url + "/", timeout=2).read()
+            break
+        except OSError:
+            if proc.poll() is not None or time.time() > deadline:
+                proc.kill()
+                log.seek(0)
+                pytest.fail(f"the app did not start:\n{log.read()}")
+            time.sleep(0.5)
+    roots = [p for p in os.listdir(tmp) if "-ui-" in p]
+    assert len(roots) == 1  # the app's one temporary folder
+    yield {"url": url, "root": os.path.join(tmp, roots[0]), "log": log}
+    proc.send_signal(signal.SIGTERM)
+    assert proc.wait(timeout=30) == 0
+    assert not os.path.exists(os.path.join(tmp, roots[0]))  # stopping removes every upload and result
+
+
+def _duration(path: str) -> float:
+    return probe(path).duration
+
+
+def test_api_with_gradio_client(server, clips):
+    from gradio_client import Client, handle_file
+
+    client = Client(server["url"], verbose=False)
+    assert "/lip_sync" in client.view_api(print_info=False, return_format="dict")["named_endpoints"]
+    video, summary = client.predict(video=handle_file(clips["video"]), audio=handle_file(clips["wav"]), text="",
+                                    model="sync", personalize="auto", api_name="/lip_sync")
+    assert abs(_duration(video) - 3.0) < 0.1
+    assert summary.startswith("wrote face_lipsync_") and "75 frames at 25 fps" in summary
+    with pytest.raises(Exception, match=r"^bad\.mp4: not a readable video or audio file"):
+        client.predict(video=handle_file(clips["bad"]), audio=handle_file(clips["wav"]), text="", model="sync",
+                       personalize="auto", api_name="/lip_sync")
+    with pytest.raises(Exception, match=r"unknown model 'nope'"):
+        client.predict(video=handle_file(clips["video"]), audio=None, text="Hello.", model="nope",
+                       personalize="auto", api_name="/lip_sync")
+
+
+def _post(url: str, body: bytes, content_type: str) -> bytes:
+    request = urllib.request.Request(url, data=body, headers={"Content-Type": content_type})
+    return urllib.request.urlopen(request, timeout=60).read()
+
+
+def test_api_with_plain_http_as_the_readme_shows(server, clips):
+    """Upload, call, read the event stream, download: the README's curl example, step by step."""
+    base = server["url"] + "/gradio_api"
+    boundary = "lipsyncboundary"
+    with open(clips["video"], "rb") as f:
+        body = (f"--{boundary}\r\nContent-Disposition: form-data; name=\"files\"; filename=\"face.mp4\"\r\n"
+                "Content-Type: video/mp4\r\n\r\n").encode() + f.read() + f"\r\n--{boundary}--\r\n".encode()
+    uploaded = json.loads(_post(base + "/upload", body, f"multipart/form-data; boundary={boundary}"))[0]
+    call = {"data": [{"path": uploaded, "meta": {"_type": "gradio.FileData"}}, None, "Hello from plain HTTP.",
+                     "warp", "auto"]}
+    event = json.loads(_post(base + "/call/lip_sync", json.dumps(call).encode(), "application/json"))["event_id"]
+    stream = urllib.request.urlopen(f"{base}/call/lip_sync/{event}", timeout=300).read().decode()
+    assert "event: complete" in stream, stream
+    data = json.loads(stream.split("event: complete\ndata:", 1)[1].strip().splitlines()[0])
+    assert data[1].startswith("wrote face_lipsync_")
+    local = os.path.join(os.path.dirname(clips["video"]), "from_http.mp4")
+    with open(local, "wb") as f:
+        f.write(urllib.request.urlopen(data[0]["url"], timeout=60).read())
+    assert _duration(local) > 0.5  # as long as the spoken text
+
+
+@pytest.fixture(scope="module")
+def browser():
+    path = chromium()
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        need("playwright", "pip install -r requirements-dev.txt (bash run.sh test installs it)")
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=path, args=["--no-sandbox"])
+        yield b
+        b.close()
+
+
+def _open(browser, server: dict):
+    """A new page on the app, with every request it makes recorded."""
+    url = server["url"]
+    page = browser.new_page(viewport={"width": 1280, "height": 1000})
+    page.server_log = server["log"]
+    page.requests = []
+    page.on("request", lambda r: page.requests.append(r.url))
+    page.goto(url)
+    page.wait_for_selector("#run", timeout=60000)
+    return page
+
+
+SHOWN = {"video": "#video video[src*='/gradio_api/file=']", "audio": "#audio audio"}  # an upload, once the page has it
+
+
+def _upload(page, element: str, path: str) -> None:
+    """Chooses `path` in the file input of `element`, and waits until the page shows it."""
+    with page.expect_response(lambda r: "/gradio_api/upload" in r.url and r.request.method == "POST",
+                              timeout=60000):
+        page.locator(f"#{element} input[type=file]").set_input_files(path)
+    _wait(page, SHOWN[element], 30, state="attached")
+
+
+def _wait(page, selector: str, seconds: float, state: str = "visible"):
+    """The element, once there; on a time-out, fails with what the page says (an error, say)."""
+    try:
+        return page.wait_for_selector(selector, timeout=seconds * 1000, state=state)
+    except Exception:
+        log = getattr(page, "server_log", None)
+        said = ""
+        if log is not None:
+            log.flush()
+            log.seek(0)
+            said = f"\nthe server's log ends:\n{log.read()[-3000:]}"
+        pytest.fail(f"no {selector} after {seconds} s; the page says:\n{page.inner_text('body')[:1500]}{said}")
+
+
+def _only_local(page, url: str) -> None:
+    outside = sorted({u for u in page.requests if not (u.startswith(url) or u.startswith(("data:", "blob:")))})
+    assert not outside, f"requests that left {url}: {outside[:5]}"
+    assert len(page.requests) > 5
+
+
+def test_page_previews_runs_plays_and_measures_offline(server, browser, clips):
+    url = server["url"]
+    sessions = os.path.join(server["root"], "sessions")
+    others = set(os.listdir(sessions)) if os.path.isdir(sessions) else set()  # the API tests' sessions
+    page = _open(browser, server)
+    _upload(page, "video", clips["video"])
+    _upload(page, "audio", clips["wav"])
+    page.click("#preview")
+    _wait(page, "#preview_image img", 120)
+    assert "preview: original | lip-synced" in page.inner_text("#preview_image")
+    page.click("#run")
+    _wait(page, "#result video", 240)
+    duration = page.evaluate("""async () => {
+        const v = document.querySelector('#result video');
+        if (!(v.duration > 0)) await new Promise(r => v.addEventListener('loadedmetadata', r, {once: true}));
+        return v.duration; }""")
+    assert abs(duration - 3.0) < 0.1  # the browser plays the result, as long as the sound
+    assert "75 frames at 25 fps" in page.input_value("#summary textarea")
+    _wait(page, "#figures table", 240)
+    assert "sync confidence" in page.inner_text("#figures")
+    _wait(page, "#plot img", 30)
+    _only_local(page, url)
+    mine = set(os.listdir(sessions)) - others
+    assert len(mine) == 1  # the result lives in the page's own session folder
+    page.close()  # the session ends: its folder goes
+    deadline = time.time() + 60
+    while set(os.listdir(sessions)) & mine and time.time() < deadline:
+        time.sleep(0.5)
+    assert not set(os.listdir(sessions)) & mine
+
+
+def test_page_shows_the_error_of_a_bad_upload(server, browser, clips):
+    page = _open(browser, server)
+    _upload(page, "video", clips["bad"])
+    _upload(page, "audio", clips["wav"])
+    page.click("#run")
+    error = page.wait_for_selector("text=bad.mp4: not a readable video or audio file", timeout=60000)
+    assert "Traceback" not in page.inner_text("body")
+    assert error.is_visible()
+    _only_local(page, server["url"])
+    page.close()
