@@ -18,11 +18,13 @@ only inside `build` and `serve`.
 """
 import argparse
 import contextlib
+import errno
 import functools
 import importlib.util
 import logging
 import os
 import shutil
+import socket
 import sys
 import threading
 import time
@@ -480,6 +482,24 @@ def check_args(args: argparse.Namespace) -> None:
         raise InputError(f"keep {args.keep_minutes:g} minutes: must be more than 0")
 
 
+def check_address(host: str, port: int) -> None:
+    """InputError unless this computer can listen on host:port (before Gradio tries and says less)."""
+    try:
+        family, kind, _, _, address = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0]
+    except (socket.gaierror, UnicodeError) as exc:
+        raise InputError(f"--host {host}: not a known address ({getattr(exc, 'strerror', None) or exc})") from None
+    with socket.socket(family, kind) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind(address)
+        except OSError as exc:
+            why = {errno.EADDRINUSE: f"port {port} is taken (another app?); choose another with --port",
+                   errno.EADDRNOTAVAIL: f"{host} is not an address of this computer",
+                   errno.EACCES: f"port {port} needs more rights; use a port above 1023"}
+            raise InputError(f"cannot listen on {host}:{port}: "
+                             f"{why.get(exc.errno, exc.strerror or exc)}") from None
+
+
 def offline_environment(upload_dir: str) -> None:
     """Before Gradio is imported: no analytics, no hub look-ups, uploads into `upload_dir`."""
     os.environ["GRADIO_ANALYTICS_ENABLED"] = "False"
@@ -492,6 +512,7 @@ def serve(args: argparse.Namespace) -> int:
     from .io.files import temp_dir
 
     check_args(args)
+    check_address(args.host, args.port)
     with temp_dir("ui") as root:
         offline_environment(root)
         if importlib.util.find_spec("gradio") is None:
@@ -510,9 +531,8 @@ def serve(args: argparse.Namespace) -> int:
             demo.launch(server_name=args.host, server_port=args.port, share=False, prevent_thread_lock=True,
                         max_file_size=f"{args.max_upload_mb}mb", show_error=False, quiet=True,
                         enable_monitoring=False, ssr_mode=False, mcp_server=False, pwa=False)
-        except OSError as exc:
-            raise LipSyncError(f"cannot listen on {args.host}:{args.port} ({exc}); is another app on that port? "
-                               "choose one with --port") from None
+        except OSError as exc:  # taken between the check and now
+            raise LipSyncError(f"cannot listen on {args.host}:{args.port}: {str(exc).splitlines()[0]}") from None
         print(f"lipsync web page: http://{'127.0.0.1' if args.host == '0.0.0.0' else args.host}:{args.port} "
               "(Ctrl-C stops it)", flush=True)
         try:

@@ -12,6 +12,7 @@ import socket
 import subprocess
 import sys
 import time
+import urllib.error
 import urllib.request
 
 import numpy as np
@@ -23,6 +24,7 @@ from lipsync.errors import InputError, NoFaceError
 from lipsync.io.media import probe
 
 IN_CI = os.environ.get("CI") == "true"
+UPLOAD_LIMIT_MB = 2  # the test server's limit; the test clips are far smaller
 
 
 def need(what: str, why: str):
@@ -143,6 +145,49 @@ def test_share_and_bad_options_are_refused_in_one_line(capsys):
     assert "must be more than 0" in capsys.readouterr().err
 
 
+def test_an_address_that_cannot_be_served_is_one_line():
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        with pytest.raises(InputError, match=f"cannot listen on 127.0.0.1:{port}: port {port} is taken"):
+            app.check_address("127.0.0.1", port)
+    with pytest.raises(InputError, match="--host nosuch.invalid: not a known address"):
+        app.check_address("nosuch.invalid", 7860)
+    app.check_address("127.0.0.1", port)  # free again
+
+
+def test_measure_with_a_reference_gives_the_other_figures(clips, cache_dir, tmp_path):
+    from lipsync.pipeline import lip_sync
+
+    page = app.App(app.Sessions(str(tmp_path), keep_s=60))
+    result = lip_sync(video_path=clips["video"], audio_path=clips["wav"], model="warp", quiet=True,
+                      outfile=str(tmp_path / "result.mp4")).outfile
+    figures, plot = page.measure("s1", result, clips["wav"], reference=clips["video"])
+    assert os.path.getsize(plot) > 0 and os.path.dirname(plot) == page.sessions.folder("s1")
+    table = app.figures_table(figures)
+    for label in ("sync offset", "mouth opening vs reference", "landmark distance to reference"):
+        assert label in table
+
+
+def test_stop_ends_a_run_with_nothing_written(clips, cache_dir, tmp_path):
+    from lipsync.errors import Cancelled
+
+    page = app.App(app.Sessions(str(tmp_path), keep_s=60))
+    page.stop("s1")  # a stop pressed before the run does not stop the next one
+    stages = []
+
+    def progress(stage, done, total):
+        stages.append(stage)
+        if stage == "lip-syncing" and done >= 16:
+            page.stop("s1")
+
+    with pytest.raises(Cancelled):
+        page.lip_sync("s1", clips["video"], clips["wav"], None, model="warp", progress=progress)
+    assert "tracking face" in stages and stages[-1] == "lip-syncing"
+    assert os.listdir(page.sessions.folder("s1")) == []
+
+
 def test_preview_draws_one_frame_of_the_lower_face(clips, cache_dir):
     from lipsync.pipeline import preview
 
@@ -187,7 +232,8 @@ def server(tmp_path_factory):
     env = dict(os.environ, TMPDIR=str(tmp), LIPSYNC_CACHE_DIR=str(tmp / "cache"))
     port = _free_port()
     log = open(tmp / "server.log", "w+")
-    proc = subprocess.Popen([sys.executable, os.path.join(ROOT, "app.py"), "--port", str(port)], cwd=ROOT,
+    proc = subprocess.Popen([sys.executable, os.path.join(ROOT, "app.py"), "--port", str(port), "--max_upload_mb",
+                             str(UPLOAD_LIMIT_MB)], cwd=ROOT,
                             env=env, stdout=log, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"
     deadline = time.time() + 90
@@ -254,6 +300,33 @@ def test_api_with_plain_http_as_the_readme_shows(server, clips):
     with open(local, "wb") as f:
         f.write(urllib.request.urlopen(data[0]["url"], timeout=60).read())
     assert _duration(local) > 0.5  # as long as the spoken text
+
+
+def test_uploads_over_the_limit_are_refused(server, tmp_path):
+    body = (b"--b\r\nContent-Disposition: form-data; name=\"files\"; filename=\"big.mp4\"\r\n\r\n"
+            + bytes(UPLOAD_LIMIT_MB * 2**20 + 1024) + b"\r\n--b--\r\n")
+    with pytest.raises(urllib.error.HTTPError) as refused:
+        _post(server["url"] + "/gradio_api/upload", body, "multipart/form-data; boundary=b")
+    assert refused.value.code == 413
+    assert not [f for _, _, files in os.walk(server["root"]) for f in files if f == "big.mp4"]
+
+
+def test_one_job_at_a_time_the_others_wait_in_the_queue(server, clips):
+    from gradio_client import Client, handle_file
+
+    config = json.loads(urllib.request.urlopen(server["url"] + "/config", timeout=30).read())
+    assert config["analytics_enabled"] is False
+    client = Client(server["url"], verbose=False)
+    args = dict(video=handle_file(clips["video"]), audio=handle_file(clips["wav"]), text="", model="warp",
+                personalize="off", api_name="/lip_sync")
+    jobs = [client.submit(**args) for _ in range(3)]
+    waiting = []
+    while not all(job.done() for job in jobs):
+        status = urllib.request.urlopen(server["url"] + "/gradio_api/queue/status", timeout=30).read()
+        waiting.append(json.loads(status)["queue_size"])
+        time.sleep(0.05)
+    assert max(waiting) == 2  # one runs, two wait (three would run at once without the limit)
+    assert all(job.result(timeout=120)[1].startswith("wrote ") for job in jobs)
 
 
 @pytest.fixture(scope="module")
