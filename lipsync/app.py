@@ -20,6 +20,7 @@ import argparse
 import contextlib
 import errno
 import functools
+import itertools
 import importlib.util
 import logging
 import os
@@ -29,7 +30,7 @@ import sys
 import threading
 import time
 import traceback
-from typing import Callable, Dict, List, Optional, Sequence, Tuple
+from typing import Callable, Dict, Iterator, List, Optional, Sequence, Tuple
 
 import numpy as np
 
@@ -43,11 +44,8 @@ DEFAULT_PORT = 7860
 MAX_UPLOAD_MB = 500  # per file
 KEEP_MINUTES = 60  # a session's files are removed this long after they were made, if the session has not ended
 QUEUE_SIZE = 16  # jobs waiting at most; a page asking for more is told the queue is full
-STAGES = {"tracking face": "tracking the face", "personalizing": "personalizing",
+STAGES = {"speaking": "speaking the text", "tracking face": "tracking the face", "personalizing": "personalizing",
           "lip-syncing": "rendering"}  # the pipeline's stage names, as the page shows them
-VIDEO_TYPES = [".mp4", ".mov", ".mkv", ".webm", ".avi", ".mpg", ".m4v"]
-PHOTO_TYPES = [".png", ".jpg", ".jpeg", ".webp", ".bmp"]
-AUDIO_TYPES = [".wav", ".mp3", ".m4a", ".flac", ".ogg", ".opus", ".aac", ".webm"] + VIDEO_TYPES
 FIGURES = {  # evaluate's keys the page shows, and what they mean
     "av_offset_frames": "sync offset (frames; 0 is in sync)",
     "av_sync_confidence": "sync confidence (higher is surer)",
@@ -61,45 +59,94 @@ FIGURES = {  # evaluate's keys the page shows, and what they mean
     "upper_psnr": "upper face vs reference (PSNR, dB)",
     "audio_offset_ms": "sound offset vs the given sound (ms)",
 }
+FIGURES_HELP = ("In sync: an offset within a frame or two of 0, with a confidence above about 1 (below 1, no clear "
+                "sync was found). A result that reads as speech has a speech share above one half.")
 log = logging.getLogger(__name__)
 
 
 class Sessions:
-    """The app's temporary files, all under `root`: Gradio's uploads (a folder per upload) and a
-    folder of results per browser session (`root`/sessions/<id>). A session's results, and the
-    uploads that no other session uses, are removed when the session ends (`end`); anything
-    whose newest file is older than `keep_s` is removed by `expire`."""
+    """The app's temporary files, all under `root`: Gradio's uploads (a folder per upload), the
+    face-track cache, and a folder of results per browser session (`root`/sessions/<id>).
+
+    A session's results, and the uploads it used that no other session has used or uploaded
+    again since, are removed when the session ends (`end`: its page closed). `expire` ends the
+    sessions idle for `keep_s` with no job queued or running (API callers have no page to close)
+    and removes the other files older than that.
+    """
 
     def __init__(self, root: str, keep_s: float):
         self.root, self.keep_s = root, keep_s
         self.sessions = os.path.join(root, "sessions")
         self._lock = threading.Lock()
-        self._cancel: Dict[str, threading.Event] = {}
+        self._stop: Dict[str, threading.Event] = {}  # session -> its jobs' stop flag
         self._uploads: Dict[str, Dict[str, int]] = {}  # upload path -> {session: its mtime when used}
+        self._seen: Dict[str, float] = {}  # session -> time of its last activity
+        self._jobs: Dict[str, int] = {}  # session -> jobs queued or running
+        self._names = itertools.count(1)
 
     def folder(self, session: str) -> str:
         path = os.path.join(self.sessions, _safe(session))
         os.makedirs(path, exist_ok=True)
         return path
 
+    def result_name(self, session: str, stem: str, suffix: str = ".mp4") -> str:
+        """A new file name in the session's folder: <stem>_lipsync_<time>_<n><suffix>."""
+        return os.path.join(self.folder(session), f"{stem}_lipsync_{time.strftime('%H%M%S')}_{next(self._names)}"
+                                                  f"{suffix}")
+
     def use(self, session: str, paths: Sequence[Optional[str]]) -> None:
-        """Records that `session` used these uploads (as they are now: an upload of the same
+        """Records that `session` uses these uploads (as they are now: an upload of the same
         bytes by another page replaces the file, and `end` then leaves it to that page)."""
         with self._lock:
+            self._seen[session] = time.time()
             for path in paths:
                 if path and _inside(path, self.root):
                     with contextlib.suppress(OSError):
                         self._uploads.setdefault(os.path.abspath(path), {})[session] = os.stat(path).st_mtime_ns
 
-    def cancel_event(self, session: str) -> threading.Event:
+    def hold(self, session: str) -> None:
+        """A job of `session` is queued: its files stay until the job has run (`job(held=True)`)."""
         with self._lock:
-            return self._cancel.setdefault(session, threading.Event())
+            self._jobs[session] = self._jobs.get(session, 0) + 1
+            self._seen[session] = time.time()
+
+    @contextlib.contextmanager
+    def job(self, session: str, held: bool = False) -> Iterator[threading.Event]:
+        """While a job of `session` runs: yields its stop flag (cleared: a Stop pressed before
+        it started stopped the page's queued jobs, not this one); the session does not expire."""
+        if not held:
+            self.hold(session)
+        with self._lock:
+            stop = self._stop.setdefault(session, threading.Event())
+            stop.clear()
+        try:
+            yield stop
+        finally:
+            with self._lock:
+                self._jobs[session] = max(0, self._jobs.get(session, 0) - 1)
+                self._seen[session] = time.time()
+
+    def stop(self, session: str) -> None:
+        """Stops the job of `session` that is running, if any."""
+        with self._lock:
+            stop = self._stop.get(session)
+        if stop is not None:
+            stop.set()
+
+    def stop_all(self) -> None:
+        with self._lock:
+            flags = list(self._stop.values())
+        for flag in flags:
+            flag.set()
 
     def end(self, session: str) -> None:
         """The page was closed: stop its job and remove its results, and the uploads it used
         that no other page has used or uploaded again since."""
+        self.stop(session)
         with self._lock:
-            event = self._cancel.pop(session, None)
+            self._stop.pop(session, None)
+            self._seen.pop(session, None)
+            self._jobs.pop(session, None)
             mine = []
             for path, users in list(self._uploads.items()):
                 if session not in users:
@@ -110,21 +157,31 @@ class Sessions:
                     with contextlib.suppress(OSError):
                         if os.stat(path).st_mtime_ns == seen:
                             mine.append(path)
-        if event is not None:
-            event.set()
         shutil.rmtree(os.path.join(self.sessions, _safe(session)), ignore_errors=True)
         for path in mine:  # Gradio keeps each upload in a folder of its own
             folder = os.path.dirname(path)
             shutil.rmtree(folder, ignore_errors=True) if folder != self.root else _remove(path)
 
     def expire(self, now: Optional[float] = None) -> List[str]:
-        """Removes the session folders and uploads whose newest file is older than keep_s."""
+        """Ends the sessions idle for keep_s with no job, then removes the files older than
+        keep_s that no live session uses; returns what it removed."""
         now = time.time() if now is None else now
+        with self._lock:
+            idle = [s for s, seen in self._seen.items() if now - seen > self.keep_s and not self._jobs.get(s)]
         removed = []
+        for session in idle:
+            self.end(session)
+            removed.append(os.path.join(self.sessions, _safe(session)))
+        with self._lock:
+            live = {_safe(s) for s in self._seen}
+            used = list(self._uploads)
         for parent in (self.sessions, self.root):
             for name in _listdir(parent):
                 path = os.path.join(parent, name)
-                if path != self.sessions and now - _newest(path) > self.keep_s:
+                if path == self.sessions or (parent == self.sessions and name in live) \
+                        or any(_inside(u, path) for u in used):
+                    continue
+                if now - _newest(path) > self.keep_s:
                     shutil.rmtree(path, ignore_errors=True) if os.path.isdir(path) else _remove(path)
                     removed.append(path)
         return removed
@@ -236,67 +293,68 @@ def _face_index(value) -> Optional[int]:
 
 class App:
     """What the page and the API do, without Gradio: each method takes file paths and options,
-    writes into the session's folder and raises LipSyncError with the line to show."""
+    writes into the session's folder and raises LipSyncError with the line to show. `held`:
+    the page already counted the job when it was queued (Sessions.hold)."""
 
     def __init__(self, sessions: Sessions):
         self.sessions = sessions
 
-    def _sound(self, audio: Optional[str], text: Optional[str]) -> Tuple[Optional[str], Optional[str]]:
+    @staticmethod
+    def _inputs(video: Optional[str], audio: Optional[str], text: Optional[str]
+                ) -> Tuple[str, Optional[str], Optional[str]]:
+        if not video:
+            raise InputError("no video or photo given: upload or record one")
         text = text if text and text.strip() else None
         if text is None and not audio:
             raise InputError("no sound given: upload or record a sound, or type a text to speak")
-        return (None, text) if text is not None else (audio, None)
+        return video, (None if text is not None else audio), text
 
     def preview(self, session: str, video: Optional[str], audio: Optional[str], text: Optional[str], *,
                 voice: Optional[str] = None, rate: Optional[int] = None, model: str = "sync",
-                face_index=None, pads=(0, 0, 0, 0), progress=None) -> Tuple[np.ndarray, str]:
+                face_index=None, pads=(0, 0, 0, 0), progress=None, held: bool = False) -> Tuple[np.ndarray, str]:
+        """The lower face before and after in one frame (RGB), and its caption."""
         from .pipeline import preview
 
         self.sessions.use(session, [video, audio])
-        if not video:
-            raise InputError("no video or photo given: upload or record one")
-        audio, text = self._sound(audio, text)
-        shot = preview(video_path=video, audio_path=audio, text=text, voice=voice, rate=rate, model=model,
-                       face_index=_face_index(face_index), pads=_pads(*pads), quiet=True, progress=progress,
-                       cancel=self.sessions.cancel_event(session).is_set)
-        caption = f"preview: original | lip-synced (frame {shot.source_frame}, the sound at {shot.time:.2f} s)"
-        return face_crops(shot.original, shot.frame, shot.face), caption
+        with self.sessions.job(session, held) as stop:
+            video, audio, text = self._inputs(video, audio, text)
+            shot = preview(video_path=video, audio_path=audio, text=text, voice=voice, rate=rate, model=model,
+                           face_index=_face_index(face_index), pads=_pads(*pads), quiet=True, progress=progress,
+                           cancel=stop.is_set)
+        where = "" if shot.photo else f"frame {shot.source_frame}, "
+        return face_crops(shot.original, shot.frame, shot.face), \
+            f"preview: original | lip-synced ({where}the sound at {shot.time:.2f} s)"
 
     def lip_sync(self, session: str, video: Optional[str], audio: Optional[str], text: Optional[str], *,
                  voice: Optional[str] = None, rate: Optional[int] = None, model: str = "sync",
                  personalize: str = "auto", face_index=None, pads=(0, 0, 0, 0), crf: int = DEFAULT_CRF,
-                 progress=None) -> Tuple[str, str, Optional[str]]:
+                 progress=None, held: bool = False) -> Tuple[str, str, Optional[str]]:
         """(result video, summary line, the sound it speaks) in the session's folder."""
         from .pipeline import lip_sync
 
         self.sessions.use(session, [video, audio])
-        if not video:
-            raise InputError("no video or photo given: upload or record one")
-        audio, text = self._sound(audio, text)
-        folder = self.sessions.folder(session)
-        stem = os.path.splitext(os.path.basename(video))[0]
-        outfile = os.path.join(folder, f"{stem}_lipsync_{time.strftime('%H%M%S')}.mp4")
-        cancel = self.sessions.cancel_event(session)
-        cancel.clear()
-        result = lip_sync(video_path=video, audio_path=audio, text=text, outfile=outfile, voice=voice, rate=rate,
-                          model=model or "sync", personalize=personalize or "auto",
-                          face_index=_face_index(face_index), pads=_pads(*pads), crf=int(crf), quiet=True,
-                          progress=progress, cancel=cancel.is_set)
-        summary = result.summary().replace(outfile, os.path.basename(outfile))
-        return result.outfile, summary, audio
+        with self.sessions.job(session, held) as stop:
+            video, audio, text = self._inputs(video, audio, text)
+            outfile = self.sessions.result_name(session, os.path.splitext(os.path.basename(video))[0])
+            result = lip_sync(video_path=video, audio_path=audio, text=text, outfile=outfile, voice=voice,
+                              rate=rate, model=model or "sync", personalize=personalize or "auto",
+                              face_index=_face_index(face_index), pads=_pads(*pads), crf=int(crf), quiet=True,
+                              progress=progress, cancel=stop.is_set)
+        return result.outfile, result.summary().replace(outfile, os.path.basename(outfile)), audio
 
-    def measure(self, session: str, result: str, audio: Optional[str], reference: Optional[str] = None
-                ) -> Tuple[dict, str]:
+    def measure(self, session: str, result: str, audio: Optional[str], reference: Optional[str] = None,
+                held: bool = False) -> Tuple[dict, str]:
         """evaluate's figures of `result` (against `reference` when given) and its plot."""
         from .eval.evaluation import evaluate
 
         self.sessions.use(session, [reference])
-        plot = os.path.join(self.sessions.folder(session), os.path.splitext(os.path.basename(result))[0] + "_plot.png")
-        figures = evaluate(video=result, reference=reference or None, audio=audio, plot=plot, quiet=True)
+        with self.sessions.job(session, held):
+            plot = os.path.splitext(result)[0] + "_plot.png"
+            figures = evaluate(video=result, reference=reference or None, audio=audio, plot=plot, quiet=True)
         return figures, plot
 
     def stop(self, session: str) -> None:
-        self.sessions.cancel_event(session).set()
+        self.sessions.stop(session)
 
 
 def _voices() -> List[Tuple[str, str]]:
@@ -311,9 +369,19 @@ def _voices() -> List[Tuple[str, str]]:
     return choices
 
 
-def build(sessions: Sessions, max_upload_mb: int = MAX_UPLOAD_MB):
+def build(sessions: Sessions):
     """The Gradio Blocks of the page and the API."""
     import gradio as gr
+
+    class Photo(gr.Image):
+        """A photo handed on as its path, as uploaded: the pipeline reads it and says, in one line,
+        what is wrong with a bad one (Gradio's own decoding would fail with a bare "Error")."""
+
+        def preprocess(self, payload):
+            return None if payload is None else payload.path
+
+        def get_block_name(self) -> str:
+            return "image"
 
     app = App(sessions)
     models = [(f"{name}: {generators.DESCRIPTIONS.get(name, '')}", name) for name in generators.names()]
@@ -340,16 +408,35 @@ def build(sessions: Sessions, max_upload_mb: int = MAX_UPLOAD_MB):
         return stage_reporter(lambda fraction, text: progress(fraction, desc=text))
 
     def chosen(media_tab, video, photo, sound_tab, audio, text):
-        media = photo if media_tab == "photo" else video
-        return media, (audio if sound_tab == "sound" else None), (text if sound_tab == "text" else None)
+        """The page's video or photo and sound or text: the one filled in, or the visible tab's when both are."""
+        media = (photo if media_tab == "photo" else video) or video or photo
+        typed = bool(text and text.strip())
+        if (sound_tab == "text" and typed) or not audio:
+            return media, None, text
+        return media, audio, None
+
+    def queued(media_tab, video, photo, sound_tab, audio, text, session: str) -> None:
+        """A page's job enters the queue: its uploads stay until it has run."""
+        media, audio, _ = chosen(media_tab, video, photo, sound_tab, audio, text)
+        sessions.use(session, [media, audio])
+        sessions.hold(session)
+
+    def on_preview_queued(media_tab, video, photo, sound_tab, audio, text, request: gr.Request):
+        queued(media_tab, video, photo, sound_tab, audio, text, request.session_hash)
+        return gr.update(value=None, label="preview")
 
     def on_preview(media_tab, video, photo, sound_tab, audio, text, voice, rate, model, face_index, pad_top,
                    pad_bottom, pad_left, pad_right, request: gr.Request, progress=gr.Progress()):
         media, audio, text = chosen(media_tab, video, photo, sound_tab, audio, text)
         image, caption = app.preview(request.session_hash, media, audio, text, voice=voice or None, rate=rate,
-                                     model=model, face_index=face_index,
-                                     pads=(pad_top, pad_bottom, pad_left, pad_right), progress=progress_of(progress))
+                                     model=model, face_index=face_index, pads=(pad_top, pad_bottom, pad_left, pad_right),
+                                     progress=progress_of(progress), held=True)
         return gr.update(value=image, label=caption)
+
+    def on_run_queued(media_tab, video, photo, sound_tab, audio, text, request: gr.Request):
+        queued(media_tab, video, photo, sound_tab, audio, text, request.session_hash)
+        hidden = gr.update(value=None, visible=False)
+        return None, "", hidden, hidden, None  # the last run's result, figures and plot go
 
     def on_run(media_tab, video, photo, sound_tab, audio, text, voice, rate, model, personalize, face_index,
                pad_top, pad_bottom, pad_left, pad_right, crf, request: gr.Request, progress=gr.Progress()):
@@ -357,7 +444,7 @@ def build(sessions: Sessions, max_upload_mb: int = MAX_UPLOAD_MB):
         outfile, summary, sound = app.lip_sync(
             request.session_hash, media, audio, text, voice=voice or None, rate=rate, model=model,
             personalize=personalize, face_index=face_index, pads=(pad_top, pad_bottom, pad_left, pad_right),
-            crf=crf, progress=progress_of(progress))
+            crf=crf, progress=progress_of(progress), held=True)
         return outfile, summary, {"result": outfile, "audio": sound}
 
     def on_measure(state, reference, measure_it, request: gr.Request, progress=gr.Progress()):
@@ -365,21 +452,24 @@ def build(sessions: Sessions, max_upload_mb: int = MAX_UPLOAD_MB):
             return gr.update(value="", visible=False), gr.update(value=None, visible=False)
         progress(0.0, desc="measuring the result")
         figures, plot = app.measure(request.session_hash, state["result"], state["audio"], reference)
-        return gr.update(value=figures_table(figures), visible=True), gr.update(value=plot, visible=True)
+        return gr.update(value=f"{figures_table(figures)}\n\n{FIGURES_HELP}", visible=True), \
+            gr.update(value=plot, visible=True)
 
-    def api_lip_sync(video, audio, text, model, personalize, request: gr.Request, progress=gr.Progress()):
+    def api_lip_sync(video, audio=None, text=None, model="sync", personalize="auto", request: gr.Request = None,
+                     progress=gr.Progress()):
         outfile, summary, _ = app.lip_sync(request.session_hash, video, audio, text, model=model or "sync",
                                            personalize=personalize or "auto", progress=progress_of(progress))
         return outfile, summary
 
     def on_stop(request: gr.Request):
         app.stop(request.session_hash)
+        return "stopped: no output written"
 
     def on_unload(request: gr.Request):
         sessions.end(request.session_hash)
 
     uploads_page = lambda *a: a[1:3] + a[4:5]  # noqa: E731: the video, photo and sound of a page event
-    with gr.Blocks(title="lipsync", analytics_enabled=False, delete_cache=(60, int(sessions.keep_s))) as demo:
+    with gr.Blocks(title="lipsync", analytics_enabled=False) as demo:
         gr.Markdown("# lipsync\nMake the face in a video or photo speak a new sound, or a text. "
                     "Everything runs on this computer; nothing is sent anywhere.")
         media_tab, sound_tab = gr.State("video"), gr.State("sound")
@@ -389,8 +479,8 @@ def build(sessions: Sessions, max_upload_mb: int = MAX_UPLOAD_MB):
                     with gr.Tab("Video", id="video") as video_tab:
                         video = gr.Video(label="video", sources=["upload", "webcam"], elem_id="video")
                     with gr.Tab("Photo", id="photo") as photo_tab:
-                        photo = gr.Image(label="photo", type="filepath", sources=["upload", "webcam"],
-                                         elem_id="photo")
+                        photo = Photo(label="photo", type="filepath", sources=["upload", "webcam"],
+                                      elem_id="photo")
                 with gr.Tabs():
                     with gr.Tab("Sound", id="sound") as audio_tab:
                         audio = gr.Audio(label="sound", type="filepath", sources=["upload", "microphone"],
@@ -435,14 +525,21 @@ def build(sessions: Sessions, max_upload_mb: int = MAX_UPLOAD_MB):
         for tab, state, name in ((video_tab, media_tab, "video"), (photo_tab, media_tab, "photo"),
                                  (audio_tab, sound_tab, "sound"), (text_tab, sound_tab, "text")):
             tab.select(lambda name=name: name, None, state, queue=False, api_visibility="private")
-        page_inputs = [media_tab, video, photo, sound_tab, audio, text, voice, rate, model]
-        preview_button.click(guarded(on_preview, uploads_page), page_inputs + [face_index] + pads, preview_image,
-                             concurrency_id="work", api_visibility="private")
-        run = run_button.click(guarded(on_run, uploads_page), page_inputs + [personalize, face_index] + pads + [crf],
-                               [result, summary, run_state], concurrency_id="work", api_visibility="private")
-        run.success(guarded(on_measure, lambda *a: a[1:2]), [run_state, reference, measure_it], [figures, plot],
-                    concurrency_id="work", api_visibility="private")
-        stop_button.click(on_stop, None, None, queue=False, api_visibility="private")
+        picks = [media_tab, video, photo, sound_tab, audio, text]
+        page_inputs = picks + [voice, rate, model]
+        preview_event = preview_button.click(
+            on_preview_queued, picks, preview_image, queue=False, api_visibility="private").then(
+            guarded(on_preview, uploads_page), page_inputs + [face_index] + pads, preview_image,
+            concurrency_id="work", api_visibility="private")
+        run = run_button.click(
+            on_run_queued, picks, [result, summary, figures, plot, run_state], queue=False,
+            api_visibility="private").then(
+            guarded(on_run, uploads_page), page_inputs + [personalize, face_index] + pads + [crf],
+            [result, summary, run_state], concurrency_id="work", api_visibility="private")
+        measure = run.success(guarded(on_measure, lambda *a: a[1:2]), [run_state, reference, measure_it],
+                              [figures, plot], concurrency_id="work", api_visibility="private")
+        stop_button.click(on_stop, None, summary, queue=False, cancels=[preview_event, run, measure],
+                          api_visibility="private")
         api_button.click(guarded(api_lip_sync, lambda *a: a[:2]),
                          [api_video, api_audio, api_text, api_model, api_personalize], [api_result, api_summary],
                          api_name="lip_sync", concurrency_id="work",
@@ -450,7 +547,6 @@ def build(sessions: Sessions, max_upload_mb: int = MAX_UPLOAD_MB):
                                          "file) or `text`; returns the result video and a summary line.")
         demo.unload(on_unload)
     demo.queue(default_concurrency_limit=1, max_size=QUEUE_SIZE)
-    demo.max_upload_mb = max_upload_mb
     return demo
 
 
@@ -505,6 +601,7 @@ def offline_environment(upload_dir: str) -> None:
     os.environ["GRADIO_ANALYTICS_ENABLED"] = "False"
     os.environ["HF_HUB_OFFLINE"] = "1"
     os.environ["GRADIO_TEMP_DIR"] = upload_dir
+    os.environ["LIPSYNC_CACHE_DIR"] = os.path.join(upload_dir, "cache")  # face tracks of uploads go with them
     os.environ.setdefault("GRADIO_SSR_MODE", "False")
 
 
@@ -519,7 +616,7 @@ def serve(args: argparse.Namespace) -> int:
             raise LipSyncError("the web page needs Gradio: pip install -r requirements-ui.txt "
                                "(or bash run.sh ui)")
         sessions = Sessions(root, args.keep_minutes * 60)
-        demo = build(sessions, args.max_upload_mb)
+        demo = build(sessions)
         stop = threading.Event()
 
         def expire():
@@ -529,7 +626,7 @@ def serve(args: argparse.Namespace) -> int:
         threading.Thread(target=expire, daemon=True).start()
         try:
             demo.launch(server_name=args.host, server_port=args.port, share=False, prevent_thread_lock=True,
-                        max_file_size=f"{args.max_upload_mb}mb", show_error=False, quiet=True,
+                        max_file_size=f"{args.max_upload_mb}mb", show_error=True, quiet=True,
                         enable_monitoring=False, ssr_mode=False, mcp_server=False, pwa=False)
         except OSError as exc:  # taken between the check and now
             raise LipSyncError(f"cannot listen on {args.host}:{args.port}: {str(exc).splitlines()[0]}") from None
@@ -543,6 +640,7 @@ def serve(args: argparse.Namespace) -> int:
                 print("stopped; its temporary files are removed", flush=True)
         finally:
             stop.set()
+            sessions.stop_all()  # running jobs end (their outputs removed) before the folder goes
             demo.close()
     return 0
 

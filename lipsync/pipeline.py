@@ -21,7 +21,7 @@ import cv2
 import numpy as np
 
 from . import generators
-from .errors import InputError
+from .errors import InputError, NoFaceError
 from .face.detect import DETECTORS, Box
 from .face.track import (FaceTrack, TrackSettings, cache_path, cached_track, require_faces, track_frames,
                          track_media)
@@ -148,13 +148,15 @@ def make_generator(model: str, *, pads: Sequence[int] = (0, 0, 0, 0), checkpoint
 
 
 def prepare_audio(audio_path: Optional[str], text: Optional[str], workdir: str, voice: Optional[str],
-                  rate: Optional[int]) -> str:
+                  rate: Optional[int], progress: Progress = Progress(quiet=True)) -> str:
     """The path of the sound to sync to: `audio_path`, or `text` spoken offline into `workdir`."""
     if text is not None:
         from .io.tts import synthesize
 
         path = os.path.join(workdir, "speech.wav")
-        synthesize(text, path, voice=voice, rate=rate)
+        with progress.stage("speaking", 1, unit="text") as bar:
+            synthesize(text, path, voice=voice, rate=rate)
+            bar.update(1)
         return path
     return audio_path
 
@@ -194,7 +196,7 @@ def lip_sync(*, video_path: str, audio_path: Optional[str] = None, text: Optiona
     generator = make_generator(model, pads=pads, checkpoint_path=checkpoint_path, device=device,
                                personalize=personalize, personalize_seconds=personalize_seconds, use_cache=use_cache)
     with temp_dir("run") as workdir:
-        sound = prepare_audio(audio_path, text, workdir, voice, rate)
+        sound = prepare_audio(audio_path, text, workdir, voice, rate, reporter)
         wav = audio_lib.load_audio(sound)
         rate_out = float(fps) if info.is_image else float(info.fps or fps)
         settings = TrackSettings(detector=detector, face_index=face_index, box=box)
@@ -220,6 +222,7 @@ class Preview:
     face: np.ndarray  # its face landmarks (68, 2)
     time: float  # seconds into the sound whose mouth the frame shows
     source_frame: int  # index of the source frame
+    photo: bool = False  # the source is a photo
 
 
 def preview(*, video_path: str, audio_path: Optional[str] = None, text: Optional[str] = None, model: str = "sync",
@@ -245,7 +248,7 @@ def preview(*, video_path: str, audio_path: Optional[str] = None, text: Optional
                                use_cache=use_cache)
     rate_out = float(fps) if info.is_image else float(info.fps or fps)
     with temp_dir("preview") as workdir:
-        wav = audio_lib.load_audio(prepare_audio(audio_path, text, workdir, voice, rate))
+        wav = audio_lib.load_audio(prepare_audio(audio_path, text, workdir, voice, rate, reporter))
     settings = TrackSettings(detector=detector, face_index=face_index, box=box)
     n_source = 1 if info.is_image else max(1, int(round(info.duration * rate_out)))
     track = None
@@ -255,6 +258,9 @@ def preview(*, video_path: str, audio_path: Optional[str] = None, text: Optional
         n_tracked = 1 if info.is_image else min(n_source, max(1, int(round(PREVIEW_SECONDS * rate_out))))
         track = track_frames(_head_frames(info, rate_out, n_tracked, exact=False), settings, rate_out,
                              total=n_tracked, progress=reporter)
+        if n_tracked < n_source and not track.most_faces:
+            raise NoFaceError(f"{video_path}: no face found in the first {PREVIEW_SECONDS:g} s, where the preview "
+                              "looks (a full run reads the whole video)")
     require_faces(track, video_path, face_index)
     source = Source(video_path, info.is_image, info.has_audio, rate_out, track, track.smoothed())
     sound_stage, renderer = generator.stages(source, reporter)
@@ -269,7 +275,7 @@ def preview(*, video_path: str, audio_path: Optional[str] = None, text: Optional
     original = list(_head_frames(info, rate_out, k + 1, exact=True))[-1]
     face = source.smooth.landmarks[k]
     frame = renderer.render([original], [face], mouths[[j]])[0]
-    return Preview(original, frame, face, (j + 0.5) / rate_out, k)
+    return Preview(original, frame, face, (j + 0.5) / rate_out, k, info.is_image)
 
 
 def _head_frames(info: MediaInfo, fps: float, n: int, exact: bool):

@@ -47,9 +47,10 @@ def clips(tmp_path_factory):
     d = tmp_path_factory.mktemp("app_media")
     files = {"video": encode_frames(str(d / "face.mp4"), moving_face_frames(50), 25),
              "wav": write_wav(str(d / "speech.wav"), speechlike(3.0), 16000),
-             "bad": str(d / "bad.mp4")}
-    with open(files["bad"], "w") as f:
-        f.write("this is text, not a video")
+             "bad": str(d / "bad.mp4"), "bad_photo": str(d / "bad.jpg")}
+    for path in (files["bad"], files["bad_photo"]):
+        with open(path, "w") as f:
+            f.write("this is text, not a video or a photo")
     blank = [np.full((96, 96, 3), 90, np.uint8) for _ in range(10)]
     files["noface"] = encode_frames(str(d / "noface.mp4"), blank, 25)
     return files
@@ -63,13 +64,16 @@ def test_sessions_end_removes_the_results_and_the_uploads_no_other_session_uses(
     for path in (shared_upload, own_upload):
         path.parent.mkdir()
         path.write_bytes(b"x")
-    result = os.path.join(sessions.folder("alice"), "out.mp4")
+    result = sessions.result_name("alice", "clip")
     open(result, "wb").close()
+    assert result != sessions.result_name("alice", "clip")  # two jobs in one second do not collide
     sessions.use("alice", [str(shared_upload), str(own_upload), None])
     sessions.use("bob", [str(shared_upload)])
-    stop = sessions.cancel_event("alice")
+    job = sessions.job("alice")
+    stop = job.__enter__()
     sessions.end("alice")
     assert stop.is_set()  # a job still running for the closed page stops
+    job.__exit__(None, None, None)
     assert not os.path.exists(os.path.dirname(result)) and not own_upload.parent.exists()
     assert shared_upload.exists()  # bob still has it
     sessions.end("bob")
@@ -88,20 +92,31 @@ def test_sessions_end_leaves_an_upload_another_page_made_again(tmp_path):
     assert upload.exists()
 
 
-def test_sessions_expire_only_what_is_older_than_the_limit(tmp_path):
+def test_sessions_expire_idle_sessions_and_old_files_but_not_a_queued_job(tmp_path):
     sessions = app.Sessions(str(tmp_path), keep_s=60)
-    old, new = sessions.folder("old"), sessions.folder("new")
-    for folder in (old, new):
-        open(os.path.join(folder, "out.mp4"), "wb").close()
-    upload = tmp_path / "h1"
-    upload.mkdir()
-    (upload / "clip.mp4").write_bytes(b"x")
-    now = time.time()
-    for path in (old, os.path.join(old, "out.mp4"), str(upload), str(upload / "clip.mp4")):
-        os.utime(path, (now - 120, now - 120))
-    removed = sessions.expire(now)
-    assert sorted(removed) == sorted([old, str(upload)])
-    assert os.path.exists(os.path.join(new, "out.mp4")) and os.path.isdir(sessions.sessions)
+    uploads = {}
+    for name in ("idle", "queued", "fresh", "orphan"):
+        uploads[name] = tmp_path / f"h_{name}" / "clip.mp4"
+        uploads[name].parent.mkdir()
+        uploads[name].write_bytes(b"x")
+    old = time.time() - 120
+    for name in ("idle", "queued", "orphan"):
+        os.utime(uploads[name], (old, old))
+        os.utime(uploads[name].parent, (old, old))
+    for name in ("idle", "queued", "fresh"):
+        sessions.use(name, [str(uploads[name])])
+        open(os.path.join(sessions.folder(name), "out.mp4"), "wb").close()
+    sessions.hold("queued")  # a job waits in the queue, however long
+    removed = sessions.expire(time.time() + 90)  # idle and queued were last seen 90 s ago; fresh too
+    assert not uploads["idle"].exists() and not os.path.exists(os.path.join(sessions.sessions, "idle"))
+    assert not uploads["orphan"].exists()  # uploaded, never used, too old
+    assert uploads["queued"].exists() and os.path.exists(os.path.join(sessions.sessions, "queued", "out.mp4"))
+    assert str(uploads["orphan"].parent) in removed
+    assert not uploads["fresh"].exists()  # idle for 90 s as well
+    with sessions.job("queued", held=True):
+        pass
+    sessions.expire(time.time() + 90)
+    assert not uploads["queued"].exists()
 
 
 def test_session_ids_cannot_leave_the_folder(tmp_path):
@@ -162,7 +177,7 @@ def test_measure_with_a_reference_gives_the_other_figures(clips, cache_dir, tmp_
 
     page = app.App(app.Sessions(str(tmp_path), keep_s=60))
     result = lip_sync(video_path=clips["video"], audio_path=clips["wav"], model="warp", quiet=True,
-                      outfile=str(tmp_path / "result.mp4")).outfile
+                      outfile=page.sessions.result_name("s1", "face")).outfile
     figures, plot = page.measure("s1", result, clips["wav"], reference=clips["video"])
     assert os.path.getsize(plot) > 0 and os.path.dirname(plot) == page.sessions.folder("s1")
     table = app.figures_table(figures)
@@ -272,8 +287,9 @@ def test_api_with_gradio_client(server, clips):
         client.predict(video=handle_file(clips["bad"]), audio=handle_file(clips["wav"]), text="", model="sync",
                        personalize="auto", api_name="/lip_sync")
     with pytest.raises(Exception, match=r"unknown model 'nope'"):
-        client.predict(video=handle_file(clips["video"]), audio=None, text="Hello.", model="nope",
-                       personalize="auto", api_name="/lip_sync")
+        client.predict(video=handle_file(clips["video"]), text="Hello.", model="nope", api_name="/lip_sync")
+    video, summary = client.predict(video=handle_file(clips["video"]), text="Hello.", api_name="/lip_sync")
+    assert summary.startswith("wrote face_lipsync_")  # audio, model and personalize may be left out
 
 
 def _post(url: str, body: bytes, content_type: str) -> bytes:
@@ -424,5 +440,12 @@ def test_page_shows_the_error_of_a_bad_upload(server, browser, clips):
     error = page.wait_for_selector("text=bad.mp4: not a readable video or audio file", timeout=60000)
     assert "Traceback" not in page.inner_text("body")
     assert error.is_visible()
+    page.get_by_role("tab", name="Photo").click()
+    with page.expect_response(lambda r: "/gradio_api/upload" in r.url and r.request.method == "POST"):
+        page.locator("#photo input[type=file]").set_input_files(clips["bad_photo"])
+    page.wait_for_timeout(1000)
+    page.click("#preview")  # the photo, not the video, is used: its tab is shown and it is filled in
+    error = page.wait_for_selector("text=bad.jpg: not a readable image", timeout=60000)
+    assert error.is_visible() and "Traceback" not in page.inner_text("body")
     _only_local(page, server["url"])
     page.close()
