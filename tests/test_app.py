@@ -341,8 +341,27 @@ def test_one_job_at_a_time_the_others_wait_in_the_queue(server, clips):
         status = urllib.request.urlopen(server["url"] + "/gradio_api/queue/status", timeout=30).read()
         waiting.append(json.loads(status)["queue_size"])
         time.sleep(0.05)
-    assert max(waiting) == 2  # one runs, two wait (three would run at once without the limit)
+    assert max(waiting) == 2  # one runs, two wait
     assert all(job.result(timeout=120)[1].startswith("wrote ") for job in jobs)
+
+
+def test_page_and_api_jobs_share_the_one_queue_slot(tmp_path):
+    """Previews, runs, measures and API calls are one concurrency group of one: a page's run and
+    an API call never run at once (each event alone would already run one at a time)."""
+    import importlib.util
+
+    if importlib.util.find_spec("gradio") is None:
+        need("Gradio", "pip install -r requirements-ui.txt (bash run.sh test installs it)")
+    demo = app.build(app.Sessions(str(tmp_path), keep_s=60))
+    queued = [fn for fn in demo.fns.values() if fn.queue is not False and fn.fn is not None]
+    unload = [fn for fn in queued if fn.name == "on_unload"]
+    assert unload and unload[0].concurrency_id != "work"  # closing a page never waits for a job
+    queued.remove(unload[0])
+    names = sorted(fn.name for fn in queued)
+    assert names == ["api_lip_sync", "on_measure", "on_preview", "on_run"], names
+    assert {fn.concurrency_id for fn in queued} == {"work"}
+    assert all(fn.concurrency_limit in ("default", 1) for fn in queued)
+    assert demo._queue.default_concurrency_limit == 1
 
 
 @pytest.fixture(scope="module")
