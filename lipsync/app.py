@@ -20,8 +20,8 @@ import argparse
 import contextlib
 import errno
 import functools
-import itertools
 import importlib.util
+import itertools
 import logging
 import os
 import shutil
@@ -42,7 +42,7 @@ from .io.media import DEFAULT_CRF
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 7860
 MAX_UPLOAD_MB = 500  # per file
-KEEP_MINUTES = 60  # a session's files are removed this long after they were made, if the session has not ended
+KEEP_MINUTES = 60  # a session idle this long with no job queued or running is removed, like other files this old
 QUEUE_SIZE = 16  # jobs waiting at most; a page asking for more is told the queue is full
 STAGES = {"speaking": "speaking the text", "tracking face": "tracking the face", "personalizing": "personalizing",
           "lip-syncing": "rendering"}  # the pipeline's stage names, as the page shows them
