@@ -98,6 +98,14 @@ def lip_sync_parser() -> argparse.ArgumentParser:
                         "for --model wav2lip checkpoints/wav2lip_gan.pth)")
     p.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"),
                    help="--model wav2lip: where PyTorch runs (auto: a CUDA GPU when present)")
+    p.add_argument("--engine", default="local", choices=("local", "ray"),
+                   help="with --batch: run the jobs in this process (local) or on a Ray cluster (ray; "
+                        "pip install -r requirements-ray.txt)")
+    p.add_argument("--ray_address", default=None,
+                   help="with --engine ray: the cluster to join (auto: the one this machine is in; ray://HOST:10001); "
+                        "default: a Ray runtime on this machine alone")
+    p.add_argument("--ray_cpus", type=int, default=None,
+                   help="with --engine ray and no --ray_address: jobs at once on this machine (default: every core)")
     p.add_argument("--batch_size", type=int, default=16, help="frames rendered per batch")
     p.add_argument("--fps", type=float, default=25.0, help="frame rate of the output when the input is a photo")
     p.add_argument("--detector", default="hog", choices=DETECTORS, help="face detector backend")
@@ -130,6 +138,8 @@ def _lip_sync(args: argparse.Namespace) -> int:
                                 ("--text", args.text), ("--outfile", args.outfile)) if v]
         if given:
             raise LipSyncError(f"--batch takes the videos and sounds from {args.batch}: drop {' and '.join(given)}")
+    elif args.engine != "local" or args.ray_address or args.ray_cpus:
+        raise LipSyncError("--engine, --ray_address and --ray_cpus run the jobs of a --batch CSV: add --batch")
     elif not args.video_path:
         raise LipSyncError("missing --video_path: the video or photo to lip-sync (or --batch CSV for many jobs)")
     elif not (args.audio_path or args.text):
@@ -145,7 +155,10 @@ def _lip_sync(args: argparse.Namespace) -> int:
                   face_index=args.face_index, box=options["box"], pads=options["pads"], detector=args.detector,
                   personalize=args.personalize, personalize_seconds=args.personalize_seconds)
     if args.batch:
-        return _lip_sync_batch(args.batch, options, args.quiet, args.overwrite)
+        if args.ray_cpus is not None and args.ray_cpus < 1:
+            raise LipSyncError(f"--ray_cpus {args.ray_cpus}: must be 1 or more")
+        return _lip_sync_batch(args.batch, options, args.quiet, args.overwrite, args.engine, args.ray_address,
+                               args.ray_cpus)
     result = lip_sync(video_path=args.video_path, audio_path=args.audio_path, text=args.text, outfile=args.outfile,
                       **options)
     if not args.quiet:
@@ -153,17 +166,25 @@ def _lip_sync(args: argparse.Namespace) -> int:
     return 0
 
 
-def _lip_sync_batch(csv_path: str, options: dict, quiet: bool, overwrite: bool) -> int:
+def _lip_sync_batch(csv_path: str, options: dict, quiet: bool, overwrite: bool, engine: str = "local",
+                    ray_address: Optional[str] = None, ray_cpus: Optional[int] = None) -> int:
     from .batch import read_jobs, run_batch, summary
     from .pipeline import lip_sync, make_generator
 
     jobs = read_jobs(csv_path)
     make_generator(options["model"], **{k: options[k] for k in ("pads", "checkpoint_path", "device", "personalize",
                                                                  "personalize_seconds", "use_cache")})  # fails before any job
-    outcomes = run_batch(jobs, lambda job: lip_sync(video_path=job.video, audio_path=job.audio,
-                                                    outfile=job.outfile, **options),
-                         report=None if quiet else print,
-                         report_error=lambda line: print(f"error: {line}", file=sys.stderr), overwrite=overwrite)
+    report = None if quiet else print
+    report_error = lambda line: print(f"error: {line}", file=sys.stderr)  # noqa: E731
+    if engine == "ray":
+        from .cluster import run_batch_ray
+
+        outcomes = run_batch_ray(jobs, options, address=ray_address, num_cpus=ray_cpus, overwrite=overwrite,
+                                 quiet=quiet, report=report, report_error=report_error)
+    else:
+        outcomes = run_batch(jobs, lambda job: lip_sync(video_path=job.video, audio_path=job.audio,
+                                                        outfile=job.outfile, **options),
+                             report=report, report_error=report_error, overwrite=overwrite)
     if not quiet:
         print(summary(outcomes))
     return 1 if any(o.status == "failed" for o in outcomes) else 0

@@ -1,0 +1,171 @@
+"""`--batch CSV --engine ray`: a batch's jobs on a Ray cluster, or on a local Ray runtime.
+
+The same CSV, outputs and rules as the local batch (`lipsync.batch`): finished outputs are
+skipped, a failing job is reported with its CSV line and the rest go on, outputs are written
+atomically. Inputs, outputs and the CSV live on a folder every node reads (a shared mount).
+
+Work is placed where it is cheap:
+- each distinct video is tracked once, by one task; its track goes to the jobs that use it
+  through Ray's object store (and into each worker's face-track cache, written atomically);
+- a job is a task on one CPU. Ray reuses worker processes, and a worker keeps the models it
+  loaded, so the weights load once per worker, not once per job;
+- the output is written on the worker, under a temporary name renamed when complete.
+
+Faults: the toolkit's own errors (bad input) are results, reported and never retried. A task
+whose worker dies (killed, out of memory, a lost node) is run again elsewhere, at most
+`RETRIES` times; the dead worker's partial file never becomes an output and the next job
+writing to that folder removes it.
+
+Nothing is sent anywhere: usage statistics are off and no dashboard starts.
+"""
+from __future__ import annotations
+
+import logging
+import os
+import time
+from typing import Callable, Dict, List, Optional
+
+from .batch import Job, Outcome
+from .errors import Interrupted, LipSyncError, MissingBackendError
+
+RETRIES = 3  # a task whose worker died runs again at most this many times
+ENGINES = ("local", "ray")
+
+
+def _ray():
+    os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")  # before Ray is imported: no usage statistics
+    try:
+        import ray
+    except ImportError:
+        raise MissingBackendError("--engine ray needs Ray: pip install -r requirements-ray.txt "
+                                  "(or pip install \"lipsync[ray]\")") from None
+    return ray
+
+
+def connect(address: Optional[str] = None, num_cpus: Optional[int] = None):
+    """Joins the Ray cluster at `address` ("auto": the one this machine belongs to; "ray://host:10001":
+    a remote one), or starts a local runtime with `num_cpus` workers (default: every core).
+    Workers import this package from where the driver does."""
+    ray = _ray()
+    package_root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    path = os.pathsep.join(p for p in (package_root, os.environ.get("PYTHONPATH")) if p)
+    runtime_env = {"env_vars": {"PYTHONPATH": path, "RAY_USAGE_STATS_ENABLED": "0"}}
+    quiet = dict(runtime_env=runtime_env, log_to_driver=False, logging_level=logging.ERROR)
+    try:
+        if address:
+            ray.init(address=address, **quiet)
+        else:  # on the loopback address: nothing listens beyond this machine
+            ray.init(num_cpus=num_cpus, include_dashboard=False, _node_ip_address="127.0.0.1", **quiet)
+    except (ConnectionError, RuntimeError, ValueError) as exc:
+        raise LipSyncError(f"cannot reach the Ray cluster at {address}: {str(exc).splitlines()[0]}") from None
+    return ray
+
+
+def _track(job: Job, options: dict) -> Optional[dict]:
+    """Runs on a worker: the face track of the job's video (None for a photo, or when the
+    input is bad: the job itself then reports it) as the cache entry's name and arrays."""
+    from . import cache
+    from .face.track import TrackSettings, cache_path, track_media
+    from .pipeline import _checked_inputs
+    from .progress import Progress
+
+    try:
+        info, box = _checked_inputs(job.video, job.audio, None, options.get("box"))
+        if info.is_image:
+            return None
+        fps = float(info.fps or options.get("fps") or 25.0)
+        settings = TrackSettings(detector=options.get("detector", "hog"), face_index=options.get("face_index"),
+                                 box=box)
+        track = track_media(info, fps, settings, use_cache=options.get("use_cache", True), progress=Progress(True))
+        entry = cache_path(info.path, settings, fps, (info.width, info.height))
+        return {"entry": os.path.relpath(entry, cache.root()), "arrays": track.to_arrays()}
+    except LipSyncError:
+        return None
+
+
+def _dub(job: Job, options: dict, track: Optional[dict]) -> Outcome:
+    """Runs on a worker: one job, its face track first put in this worker's cache."""
+    from . import cache
+    from .pipeline import lip_sync
+
+    start = time.time()
+    if track is not None and options.get("use_cache", True):
+        entry = os.path.join(cache.root(), track["entry"])
+        if not os.path.exists(entry):
+            cache.save(entry, track["arrays"])
+    try:
+        result = lip_sync(video_path=job.video, audio_path=job.audio, outfile=job.outfile, **options)
+    except LipSyncError as exc:
+        return Outcome(job, "failed", str(exc), time.time() - start)
+    return Outcome(job, "done", result.summary(), time.time() - start)
+
+
+def run_batch_ray(jobs: List[Job], options: dict, *, address: Optional[str] = None,
+                  num_cpus: Optional[int] = None, overwrite: bool = False, quiet: bool = False,
+                  report: Optional[Callable[[str], None]] = None,
+                  report_error: Optional[Callable[[str], None]] = None) -> List[Outcome]:
+    """The batch on Ray: the outcomes, as `batch.run_batch` gives them. `options` are
+    `lip_sync`'s keyword arguments for every job."""
+    from tqdm import tqdm
+
+    options = dict(options, quiet=True)
+    outcomes: List[Outcome] = []
+    todo = []
+    for k, job in enumerate(jobs, 1):
+        if os.path.exists(job.outfile) and not overwrite:
+            outcomes.append(Outcome(job, "skipped", "output exists"))
+            if report:
+                report(f"[{k}/{len(jobs)}] {_name(job)}: skipped, {job.outfile} exists")
+        else:
+            todo.append((k, job))
+    if not todo:
+        return outcomes
+    ray = connect(address, num_cpus)
+    track_task = ray.remote(num_cpus=1, max_retries=RETRIES, retry_exceptions=False)(_track)
+    dub_task = ray.remote(num_cpus=1, max_retries=RETRIES, retry_exceptions=False)(_dub)
+    tracks: Dict[str, object] = {}
+    pending = {}
+    start = time.time()
+    try:
+        for k, job in todo:
+            if options.get("use_cache", True) and job.video not in tracks:
+                tracks[job.video] = track_task.remote(job, options)  # once per distinct video
+            pending[dub_task.remote(job, options, tracks.get(job.video))] = (k, job)
+        counts = {"done": 0, "failed": 0}
+        with tqdm(total=len(pending), desc="batch (ray)", unit="job", disable=quiet) as bar:
+            while pending:
+                ready, _ = ray.wait(list(pending), num_returns=1)
+                k, job = pending.pop(ready[0])
+                try:
+                    outcome = ray.get(ready[0])
+                except ray.exceptions.RayError as exc:  # a worker died more than RETRIES times, or a bug
+                    outcome = Outcome(job, "failed", f"the job's worker failed: {str(exc).strip().splitlines()[-1]}")
+                outcomes.append(outcome)
+                counts[outcome.status] += 1
+                tag = f"[{k}/{len(jobs)}] {_name(job)}"
+                if outcome.status == "failed" and report_error:
+                    bar.clear()
+                    report_error(f"{tag}: failed (line {job.line}): {outcome.message}")
+                elif outcome.status == "done" and report:
+                    bar.clear()
+                    report(f"{tag}: wrote {job.outfile} in {outcome.seconds:.1f} s")
+                bar.update(1)
+                minutes = (time.time() - start) / 60
+                bar.set_postfix(done=counts["done"], failed=counts["failed"], left=len(pending),
+                                per_min=f"{counts['done'] / minutes:.1f}" if minutes else "-")
+    except KeyboardInterrupt as exc:
+        for ref in pending:
+            ray.cancel(ref, force=True)
+        done = sum(o.status == "done" for o in outcomes)
+        raise Interrupted(getattr(exc, "signum", 2),
+                          f"{done} finished job{'s' if done != 1 else ''} kept, the jobs in progress left nothing; "
+                          "run the batch again to go on") from None
+    finally:
+        ray.shutdown()
+    order = {job.line: i for i, job in enumerate(jobs)}
+    return sorted(outcomes, key=lambda o: order[o.job.line])
+
+
+def _name(job: Job) -> str:
+    return f"{os.path.basename(job.video)} + {os.path.basename(job.audio)}"
+
