@@ -54,7 +54,7 @@ def connect(address: Optional[str] = None, num_cpus: Optional[int] = None):
     try:
         if address:
             ray.init(address=address, **quiet)
-        else:  # on the loopback address: nothing listens beyond this machine
+        else:  # its nodes address each other on the loopback address
             ray.init(num_cpus=num_cpus, include_dashboard=False, _node_ip_address="127.0.0.1", **quiet)
     except (ConnectionError, RuntimeError, ValueError) as exc:
         raise LipSyncError(f"cannot reach the Ray cluster at {address}: {str(exc).splitlines()[0]}") from None
