@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import logging
 import os
+import socket
 import time
 from typing import Callable, Dict, List, Optional
 
@@ -50,6 +51,8 @@ def connect(address: Optional[str] = None, num_cpus: Optional[int] = None):
     package_root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     path = os.pathsep.join(p for p in (package_root, os.environ.get("PYTHONPATH")) if p)
     runtime_env = {"env_vars": {"PYTHONPATH": path, "RAY_USAGE_STATS_ENABLED": "0"}}
+    if address and address != "auto":
+        _check_reachable(address)
     quiet = dict(runtime_env=runtime_env, log_to_driver=False, logging_level=logging.ERROR)
     try:
         if address:
@@ -59,6 +62,19 @@ def connect(address: Optional[str] = None, num_cpus: Optional[int] = None):
     except (ConnectionError, RuntimeError, ValueError) as exc:
         raise LipSyncError(f"cannot reach the Ray cluster at {address}: {str(exc).splitlines()[0]}") from None
     return ray
+
+
+def _check_reachable(address: str, timeout_s: float = 5.0) -> None:
+    """LipSyncError unless something answers at `address` ([ray://]HOST:PORT): Ray itself would
+    wait for a cluster that is not there for many minutes."""
+    host, _, port = address.split("://", 1)[-1].rpartition(":")
+    if not host or not port.isdigit():
+        raise LipSyncError(f"--ray_address {address}: give HOST:PORT, ray://HOST:PORT or auto")
+    try:
+        socket.create_connection((host.strip("[]"), int(port)), timeout=timeout_s).close()
+    except OSError as exc:
+        raise LipSyncError(f"cannot reach the Ray cluster at {address}: {exc.strerror or exc} "
+                           "(is `ray start --head` running there?)") from None
 
 
 def _track(job: Job, options: dict) -> Optional[dict]:

@@ -83,3 +83,22 @@ def test_a_worker_killed_mid_job_loses_and_duplicates_nothing(ray_jobs, cache_di
 def test_engine_options_need_a_batch(capsys):
     assert lip_sync_main(["--video_path", "v.mp4", "--audio_path", "a.wav", "--engine", "ray"]) == 2
     assert "run the jobs of a --batch CSV: add --batch" in capsys.readouterr().err
+
+
+def test_an_unreachable_cluster_or_a_missing_ray_is_one_line(tmp_path, capsys, monkeypatch):
+    import sys
+
+    from conftest import write_wav as wav
+
+    wav(str(tmp_path / "a.wav"), speechlike(0.5), 16000)
+    csv = _csv(tmp_path, "jobs.csv", [("a.wav", "a.wav", "out/x.mp4")])
+    start = time.time()
+    assert lip_sync_main(["--batch", csv, "--engine", "ray", "--ray_address", "127.0.0.1:1", "--model", "warp"]) == 2
+    assert "cannot reach the Ray cluster at 127.0.0.1:1: Connection refused" in capsys.readouterr().err
+    assert time.time() - start < 30  # Ray alone waits many minutes
+    assert lip_sync_main(["--batch", csv, "--engine", "ray", "--ray_address", "nowhere", "--model", "warp"]) == 2
+    assert "--ray_address nowhere: give HOST:PORT, ray://HOST:PORT or auto" in capsys.readouterr().err
+    monkeypatch.setitem(sys.modules, "ray", None)  # as if Ray were not installed
+    assert lip_sync_main(["--batch", csv, "--engine", "ray", "--model", "warp"]) == 2
+    assert "--engine ray needs Ray: pip install -r requirements-ray.txt" in capsys.readouterr().err
+    assert not os.path.exists(tmp_path / "out")
