@@ -373,16 +373,6 @@ def build(sessions: Sessions):
     """The Gradio Blocks of the page and the API."""
     import gradio as gr
 
-    class Photo(gr.Image):
-        """A photo handed on as its path, as uploaded: the pipeline reads it and says, in one line,
-        what is wrong with a bad one (Gradio's own decoding would fail with a bare "Error")."""
-
-        def preprocess(self, payload):
-            return None if payload is None else payload.path
-
-        def get_block_name(self) -> str:
-            return "image"
-
     app = App(sessions)
     models = [(f"{name}: {generators.DESCRIPTIONS.get(name, '')}", name) for name in generators.names()]
 
@@ -479,8 +469,12 @@ def build(sessions: Sessions):
                     with gr.Tab("Video", id="video") as video_tab:
                         video = gr.Video(label="video", sources=["upload", "webcam"], elem_id="video")
                     with gr.Tab("Photo", id="photo") as photo_tab:
-                        photo = Photo(label="photo", type="filepath", sources=["upload", "webcam"],
-                                      elem_id="photo")
+                        photo = gr.Image(label="photo", type="filepath", sources=["upload", "webcam"],
+                                         elem_id="photo")
+                        # handed on as uploaded: the pipeline reads it and says in one line what is wrong with
+                        # a bad one, where Gradio's own decoding fails with a bare "Error" (an instance
+                        # attribute, as a subclass would make Gradio write a .pyi file beside this module)
+                        photo.preprocess = lambda payload: None if payload is None else payload.path
                 with gr.Tabs():
                     with gr.Tab("Sound", id="sound") as audio_tab:
                         audio = gr.Audio(label="sound", type="filepath", sources=["upload", "microphone"],
