@@ -8,6 +8,7 @@ import logging
 import re
 import sys
 import threading
+import time
 from typing import Callable, List, Optional
 
 from .errors import Interrupted, LipSyncError, stop_on_signals
@@ -157,6 +158,9 @@ def _lip_sync(args: argparse.Namespace) -> int:
     if args.batch:
         if args.ray_cpus is not None and args.ray_cpus < 1:
             raise LipSyncError(f"--ray_cpus {args.ray_cpus}: must be 1 or more")
+        if args.ray_cpus is not None and args.ray_address:
+            raise LipSyncError("--ray_cpus sizes the Ray runtime started on this machine; a cluster's nodes set "
+                               "theirs with ray start --num-cpus: drop --ray_cpus or --ray_address")
         return _lip_sync_batch(args.batch, options, args.quiet, args.overwrite, args.engine, args.ray_address,
                                args.ray_cpus)
     result = lip_sync(video_path=args.video_path, audio_path=args.audio_path, text=args.text, outfile=args.outfile,
@@ -179,8 +183,12 @@ def _lip_sync_batch(csv_path: str, options: dict, quiet: bool, overwrite: bool, 
     if engine == "ray":
         from .cluster import run_batch_ray
 
+        start = time.time()
         outcomes = run_batch_ray(jobs, options, address=ray_address, num_cpus=ray_cpus, overwrite=overwrite,
                                  quiet=quiet, report=report, report_error=report_error)
+        if not quiet:  # the jobs ran side by side: the wall time, then the jobs' own time
+            print(f"{summary(outcomes)} of job time, {time.time() - start:.1f} s in all")
+        return 1 if any(o.status == "failed" for o in outcomes) else 0
     else:
         outcomes = run_batch(jobs, lambda job: lip_sync(video_path=job.video, audio_path=job.audio,
                                                         outfile=job.outfile, **options),

@@ -23,11 +23,12 @@ from __future__ import annotations
 import logging
 import os
 import socket
+import threading
 import time
 from typing import Callable, Dict, List, Optional
 
 from .batch import Job, Outcome
-from .errors import Interrupted, LipSyncError, MissingBackendError
+from .errors import Interrupted, LipSyncError, MissingBackendError, stop_on_signals
 
 RETRIES = 3  # a task whose worker died runs again at most this many times
 ENGINES = ("local", "ray")
@@ -59,8 +60,15 @@ def connect(address: Optional[str] = None, num_cpus: Optional[int] = None):
             ray.init(address=address, **quiet)
         else:  # its nodes address each other on the loopback address
             ray.init(num_cpus=num_cpus, include_dashboard=False, _node_ip_address="127.0.0.1", **quiet)
-    except (ConnectionError, RuntimeError, ValueError) as exc:
-        raise LipSyncError(f"cannot reach the Ray cluster at {address}: {str(exc).splitlines()[0]}") from None
+    except Exception as exc:  # noqa: BLE001: refused, unauthenticated (no token), no cluster at "auto"...
+        where = f"join the Ray cluster at {address}" if address else "start Ray on this machine"
+        raise LipSyncError(f"cannot {where}: {str(exc).strip().splitlines()[0]}") from None
+    if threading.current_thread() is threading.main_thread():
+        stop_on_signals()  # ray.init made SIGTERM a bare exit: a stop must cancel the jobs and say what is kept
+    if ray.cluster_resources().get("CPU", 0) < 1:
+        ray.shutdown()
+        raise LipSyncError(f"the Ray cluster at {address} has no CPU for jobs (start its nodes with --num-cpus 1 "
+                           "or more)")
     return ray
 
 
@@ -86,7 +94,7 @@ def _track(job: Job, options: dict) -> Optional[dict]:
     from .progress import Progress
 
     try:
-        info, box = _checked_inputs(job.video, job.audio, None, options.get("box"))
+        info, box = _checked_inputs(job.video, None, "(the video alone is checked here)", options.get("box"))
         if info.is_image:
             return None
         fps = float(info.fps or options.get("fps") or 25.0)
@@ -95,7 +103,7 @@ def _track(job: Job, options: dict) -> Optional[dict]:
         track = track_media(info, fps, settings, use_cache=options.get("use_cache", True), progress=Progress(True))
         entry = cache_path(info.path, settings, fps, (info.width, info.height))
         return {"entry": os.path.relpath(entry, cache.root()), "arrays": track.to_arrays()}
-    except LipSyncError:
+    except Exception:  # noqa: BLE001: each job then tracks the video itself, and reports what is wrong
         return None
 
 
@@ -174,7 +182,8 @@ def run_batch_ray(jobs: List[Job], options: dict, *, address: Optional[str] = No
             ray.cancel(ref, force=True)
         done = sum(o.status == "done" for o in outcomes)
         raise Interrupted(getattr(exc, "signum", 2),
-                          f"{done} finished job{'s' if done != 1 else ''} kept, the jobs in progress left nothing; "
+                          f"{done} finished job{'s' if done != 1 else ''} kept, the jobs in progress were stopped (the "
+                          "next run writing to their folders on the same machine removes their partial files); "
                           "run the batch again to go on") from None
     finally:
         ray.shutdown()

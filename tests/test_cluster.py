@@ -44,29 +44,31 @@ def test_ray_batch_writes_every_good_output_once_reports_the_bad_and_resumes(ray
     out, err = capsys.readouterr()
     assert sorted(os.listdir(ray_jobs / "out")) == ["a.mp4", "c.mp4", "d.mp4"]  # once each, no partial file
     assert "failed (line 3): " in err and "bad.mp4: not a readable video" in err and "Traceback" not in err
-    assert "batch: 3 done, 0 skipped (output existed), 1 failed" in out
+    assert "batch: 3 done, 0 skipped (output existed), 1 failed" in out and " s in all" in out
     assert len(glob.glob(str(cache_dir / "tracks" / "*.npz"))) == 1  # one track for the one distinct video
     assert lip_sync_main(["--batch", csv, "--engine", "ray", "--ray_cpus", "2", "--model", "warp"]) == 1
     out, _ = capsys.readouterr()
     assert "batch: 0 done, 3 skipped (output existed), 1 failed" in out
 
 
-def _kill_first_job(killed: list, stop: threading.Event):
-    """Kills (SIGKILL) the first Ray worker seen running a lip-sync job, a second after it started."""
+def _kill_mid_job(folder, killed: list, stop: threading.Event):
+    """Once a job's partial output appears in `folder`, kills (SIGKILL) the Ray workers running jobs."""
     while not stop.is_set():
-        found = subprocess.run(["pgrep", "-f", "ray::_dub"], capture_output=True, text=True).stdout.split()
-        if found:
-            time.sleep(1.0)
-            os.kill(int(found[0]), signal.SIGKILL)
-            killed.append(int(found[0]))
-            return
-        time.sleep(0.1)
+        partial = glob.glob(os.path.join(str(folder), ".*.partial.mp4"))
+        if partial:
+            found = subprocess.run(["pgrep", "-f", "ray::_dub"], capture_output=True, text=True).stdout.split()
+            for pid in found:
+                os.kill(int(pid), signal.SIGKILL)
+            killed.extend((p, int(pid)) for p in partial for pid in found)
+            if found:
+                return
+        time.sleep(0.02)
 
 
 def test_a_worker_killed_mid_job_loses_and_duplicates_nothing(ray_jobs, cache_dir, capsys):
     csv = _csv(ray_jobs, "kill.csv", [("face.mp4", "long.wav", f"killed/{n}.mp4") for n in "abc"])
     killed, stop = [], threading.Event()
-    killer = threading.Thread(target=_kill_first_job, args=(killed, stop), daemon=True)
+    killer = threading.Thread(target=_kill_mid_job, args=(ray_jobs / "killed", killed, stop), daemon=True)
     killer.start()
     try:
         code = lip_sync_main(["--batch", csv, "--engine", "ray", "--ray_cpus", "2", "--model", "warp"])
@@ -74,10 +76,16 @@ def test_a_worker_killed_mid_job_loses_and_duplicates_nothing(ray_jobs, cache_di
         stop.set()
         killer.join(5)
     out, err = capsys.readouterr()
-    assert killed, "no worker was seen running a job"
+    assert killed, "no worker was killed while it wrote an output"
     assert code == 0, err
     assert "batch: 3 done, 0 skipped (output existed), 0 failed" in out
     assert sorted(os.listdir(ray_jobs / "killed")) == ["a.mp4", "b.mp4", "c.mp4"]  # the partial file went too
+
+
+def test_ray_cpus_belongs_to_a_local_runtime(ray_jobs, capsys):
+    csv = _csv(ray_jobs, "cpus.csv", [("face.mp4", "speech.wav", "cpus/a.mp4")])
+    assert lip_sync_main(["--batch", csv, "--engine", "ray", "--ray_cpus", "2", "--ray_address", "auto"]) == 2
+    assert "--ray_cpus sizes the Ray runtime started on this machine" in capsys.readouterr().err
 
 
 def test_engine_options_need_a_batch(capsys):
