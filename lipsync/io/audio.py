@@ -31,7 +31,7 @@ MEL_STEP_SIZE = 16  # mel frames per video-frame window (0.2 s)
 MEL_FRAMES_PER_SECOND = SAMPLE_RATE / HOP_LENGTH  # 80
 
 
-_FIRST_PTS = re.compile(r"Parsed_(a?)showinfo_\d+.*?pts_time:\s*(-?[\d.]+)")
+_FRAMECRC_TIME_BASE = re.compile(r"#tb 0: (\d+)/(\d+)")
 
 
 def stream_starts(path: str) -> Tuple[Optional[float], Optional[float]]:
@@ -39,16 +39,29 @@ def stream_starts(path: str) -> Tuple[Optional[float], Optional[float]]:
     in seconds on the file's clock (0 = its earliest stream); None for a stream it lacks.
 
     A stream that starts late (a container start time or an edit list, common in phone and
-    screen recordings) is otherwise decoded as if it started at 0.
+    screen recordings) is otherwise decoded as if it started at 0. Each time is the first
+    decoded frame's in ffmpeg's framecrc listing of that stream alone (the showinfo filters'
+    log lines, read before, now and then lacked the first frame's).
     """
-    cmd = ffmpeg_command("-i", path, "-map", "0:v:0?", "-frames:v", "1", "-vf", "showinfo", "-f", "null", "-",
-                         "-map", "0:a:0?", "-frames:a", "1", "-af", "ashowinfo", "-f", "null", "-", loglevel="info")
-    proc = subprocess.run(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    starts = {"": None, "a": None}
-    for kind, value in _FIRST_PTS.findall(proc.stderr.decode("utf-8", "replace")):
-        if starts[kind] is None:
-            starts[kind] = float(value)
-    return starts[""], starts["a"]
+    return _first_frame_time(path, "v"), _first_frame_time(path, "a")
+
+
+def _first_frame_time(path: str, kind: str) -> Optional[float]:
+    """The first decoded frame's time of the file's first stream of `kind` ("v" or "a"), or None."""
+    other = "-an" if kind == "v" else "-vn"
+    cmd = ffmpeg_command("-i", path, "-map", f"0:{kind}:0?", other, "-sn", "-dn", f"-frames:{kind}", "1",
+                         "-f", "framecrc", "-")
+    listing = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL).stdout.decode("utf-8", "replace")
+    if f"#media_type 0: {'video' if kind == 'v' else 'audio'}" not in listing:
+        return None  # no such stream (ffmpeg may then have picked another)
+    base = None
+    for line in listing.splitlines():
+        header = _FRAMECRC_TIME_BASE.match(line)
+        if header:
+            base = int(header[1]) / int(header[2])
+        elif base is not None and not line.startswith("#") and line.count(",") >= 2:
+            return round(int(line.split(",")[2]) * base, 6)
+    return None
 
 
 def load_audio(path: str, sr: int = SAMPLE_RATE) -> np.ndarray:
