@@ -89,17 +89,16 @@ def _track(job: Job, options: dict) -> Optional[dict]:
     """Runs on a worker: the face track of the job's video (None for a photo, or when the
     input is bad: the job itself then reports it) as the cache entry's name and arrays."""
     from . import cache
-    from .face.track import TrackSettings, cache_path, track_media
-    from .pipeline import _checked_inputs
+    from .face.track import cache_path, track_media
+    from .pipeline import _checked_inputs, media_tracking
     from .progress import Progress
 
     try:
         info, box = _checked_inputs(job.video, None, "(the video alone is checked here)", options.get("box"))
         if info.is_image:
             return None
-        fps = float(info.fps or options.get("fps") or 25.0)
-        settings = TrackSettings(detector=options.get("detector", "hog"), face_index=options.get("face_index"),
-                                 box=box)
+        fps, settings = media_tracking(info, options.get("fps") or 25.0, options.get("detector", "hog"),
+                                       options.get("face_index"), box)
         track = track_media(info, fps, settings, use_cache=options.get("use_cache", True), progress=Progress(True))
         entry = cache_path(info.path, settings, fps, (info.width, info.height))
         return {"entry": os.path.relpath(entry, cache.root()), "arrays": track.to_arrays()}

@@ -23,8 +23,7 @@ import numpy as np
 from . import generators
 from .errors import InputError, NoFaceError
 from .face.detect import DETECTORS, Box
-from .face.track import (FaceTrack, TrackSettings, cache_path, cached_track, require_faces, track_frames,
-                         track_media)
+from .face.track import FaceTrack, TrackSettings, require_faces, track_frames, track_media
 from .generators.base import PERSONALIZE_MODES, Generator, GeneratorSettings, Source
 from .io import audio as audio_lib
 from .io.files import NAME_MAX, check_output, cut, shorten, temp_dir
@@ -73,6 +72,14 @@ def check_outfile(outfile: str, inputs: Sequence[Optional[str]]) -> bool:
 
 def _scaled(box: Optional[Box], factor: float) -> Optional[Box]:
     return box and tuple(int(v * factor) for v in box)
+
+
+def media_tracking(info: MediaInfo, fps: float, detector: str, face_index: Optional[int],
+                   box: Optional[Box]) -> Tuple[float, TrackSettings]:
+    """The output frame rate of a probed input (the video's own; `fps` for a photo) and its
+    tracking settings."""
+    rate_out = float(fps) if info.is_image else float(info.fps or fps)
+    return rate_out, TrackSettings(detector=detector, face_index=face_index, box=box)
 
 
 def check_box(box: Optional[Box], width: int, height: int, source: str) -> None:
@@ -198,8 +205,7 @@ def lip_sync(*, video_path: str, audio_path: Optional[str] = None, text: Optiona
     with temp_dir("run") as workdir:
         sound = prepare_audio(audio_path, text, workdir, voice, rate, reporter)
         wav = audio_lib.load_audio(sound)
-        rate_out = float(fps) if info.is_image else float(info.fps or fps)
-        settings = TrackSettings(detector=detector, face_index=face_index, box=box)
+        rate_out, settings = media_tracking(info, fps, detector, face_index, box)
         track = track_media(info, rate_out, settings, use_cache=use_cache, progress=reporter)
         source = Source(video_path, info.is_image, info.has_audio, rate_out, track,
                         track if nosmooth else track.smoothed())
@@ -246,21 +252,15 @@ def preview(*, video_path: str, audio_path: Optional[str] = None, text: Optional
     info, box = _checked_inputs(video_path, audio_path, text, box)
     generator = make_generator(model, pads=pads, checkpoint_path=checkpoint_path, device=device, personalize="off",
                                use_cache=use_cache)
-    rate_out = float(fps) if info.is_image else float(info.fps or fps)
+    rate_out, settings = media_tracking(info, fps, detector, face_index, box)
     with temp_dir("preview") as workdir:
         wav = audio_lib.load_audio(prepare_audio(audio_path, text, workdir, voice, rate, reporter))
-    settings = TrackSettings(detector=detector, face_index=face_index, box=box)
     n_source = 1 if info.is_image else max(1, int(round(info.duration * rate_out)))
-    track = None
-    if use_cache and not info.is_image:
-        track = cached_track(cache_path(info.path, settings, rate_out, (info.width, info.height)), n_source)
-    if track is None:
-        n_tracked = 1 if info.is_image else min(n_source, max(1, int(round(PREVIEW_SECONDS * rate_out))))
-        track = track_frames(_head_frames(info, rate_out, n_tracked, exact=False), settings, rate_out,
-                             total=n_tracked, progress=reporter)
-        if n_tracked < n_source and not track.most_faces:
-            raise NoFaceError(f"{video_path}: no face found in the first {PREVIEW_SECONDS:g} s, where the preview "
-                              "looks (a full run reads the whole video)")
+    track = track_media(info, rate_out, settings, use_cache=use_cache, progress=reporter,
+                        first=max(1, int(round(PREVIEW_SECONDS * rate_out))))
+    if len(track) < n_source and not track.most_faces:
+        raise NoFaceError(f"{video_path}: no face found in the first {PREVIEW_SECONDS:g} s, where the preview "
+                          "looks (a full run reads the whole video)")
     require_faces(track, video_path, face_index)
     source = Source(video_path, info.is_image, info.has_audio, rate_out, track, track.smoothed())
     sound_stage, renderer = generator.stages(source, reporter)

@@ -7,6 +7,7 @@ the same video skips detection.
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import functools
 import logging
 from typing import TYPE_CHECKING, Dict, Iterable, Optional, Sequence, Tuple
@@ -290,9 +291,10 @@ def require_faces(track: FaceTrack, source: str, face_index: Optional[int] = Non
 
 
 def track_media(info: "MediaInfo", fps: float, settings: TrackSettings, *, use_cache: bool = True,
-                progress: Progress = Progress()) -> FaceTrack:
+                progress: Progress = Progress(), first: Optional[int] = None) -> FaceTrack:
     """The face track of a probed video (every frame at `fps`) or photo (one frame), from the
-    cache when this input was tracked before with the same settings."""
+    cache when this input was tracked before with the same settings. `first`: unless the whole
+    track is cached, track only the first this many frames (a shorter track, not cached)."""
     from ..io.media import VideoReader, read_image
 
     path = cache_path(info.path, settings, fps, (info.width, info.height)) if use_cache and not info.is_image else None
@@ -304,6 +306,8 @@ def track_media(info: "MediaInfo", fps: float, settings: TrackSettings, *, use_c
             return track
     frames = [read_image(info.path, (info.width, info.height))] if info.is_image else VideoReader(info, fps, exact=False)
     quiet = Progress(True, progress.callback, progress.cancel) if info.is_image else progress
+    if first is not None and not info.is_image and (expected is None or first < expected):
+        return track_frames(itertools.islice(frames, first), settings, fps, total=first, progress=quiet)
     track = track_frames(frames, settings, fps, total=expected, progress=quiet)
     if path:
         cache.save(path, track.to_arrays())
