@@ -208,6 +208,13 @@ class SyncShapes(SoundToMouth):
     def plan(self, wav: np.ndarray, fps: float, n_frames: int) -> np.ndarray:
         return plan_mouths(self.person, wav, fps, n_frames)
 
+    def stream(self, fps: float, lookahead_s: Optional[float] = None):
+        """The causal planner of a stream (`sync_live.LivePlan`), waiting `lookahead_s` of sound
+        after each frame (None: all the model reads, about 0.26 s)."""
+        from .sync_live import LivePlan
+
+        return LivePlan(self.person, fps, lookahead_s)
+
 
 def plan_mouths(person: Person, wav: np.ndarray, fps: float, n_frames: int) -> np.ndarray:
     """Canonical mouth (n_frames, 20, 2) for every output frame, from the sound alone.
@@ -217,21 +224,32 @@ def plan_mouths(person: Person, wav: np.ndarray, fps: float, n_frames: int) -> n
     SHAPE_DETAIL of its lip shape beyond the opening, rests over pauses, and is scaled to the
     person's range.
     """
-    from .sync_model import opening_of
-
     mel = audio_lib.melspectrogram(wav)
     times = (np.arange(n_frames) + 0.5) / fps
-    disp = model_mouths(person.models, wav, mel, times)
+    disp = styled(person, model_mouths(person.models, wav, mel, times), mouth_drive(wav, fps, n_frames, mel))
+    return placed(person, smoothing.gaussian(disp, SMOOTH_SIGMA), quiet_weight(mel, times))
+
+
+def styled(person: Person, disp: np.ndarray, drive: np.ndarray) -> np.ndarray:
+    """The model's output (n, 20, 2) with its opening averaged with the loudness `drive` (n,),
+    through the person's style map, keeping SHAPE_DETAIL of its lip shape beyond the opening:
+    the displacement to smooth over time (range units)."""
+    from .sync_model import opening_of
+
     if ENVELOPE_WEIGHT:  # the sound's loudness, a second opinion on the opening
         opening = opening_of(disp)
-        wanted = (1 - ENVELOPE_WEIGHT) * opening + ENVELOPE_WEIGHT * ENVELOPE_PEAK * mouth_drive(wav, fps, n_frames, mel)
+        wanted = (1 - ENVELOPE_WEIGHT) * opening + ENVELOPE_WEIGHT * ENVELOPE_PEAK * drive
         disp = disp + (wanted - opening)[:, None, None] * OPEN_BASIS
     if person.style is not None:
         disp = disp * person.style[0] + person.style[1]
     opening = opening_of(disp)
-    disp = SHAPE_DETAIL * disp + (1 - SHAPE_DETAIL) * opening[:, None, None] * OPEN_BASIS
-    disp = smoothing.gaussian(disp, SMOOTH_SIGMA) * quiet_weight(mel, times)[:, None, None]
-    return (person.rest + disp * person.span).astype(np.float32)
+    return SHAPE_DETAIL * disp + (1 - SHAPE_DETAIL) * opening[:, None, None] * OPEN_BASIS
+
+
+def placed(person: Person, disp: np.ndarray, weight: np.ndarray) -> np.ndarray:
+    """Canonical mouths (n, 20, 2): the smoothed displacement, resting where `weight` is 0,
+    scaled to the person's range and put on their rest shape."""
+    return (person.rest + disp * weight[:, None, None] * person.span).astype(np.float32)
 
 
 def target_landmarks(points: np.ndarray, mouth: np.ndarray, rest: np.ndarray) -> np.ndarray:

@@ -123,15 +123,9 @@ def augment_mel(mel: np.ndarray, rng: np.random.Generator, tempo: float, stretch
 
 def running_normalise(mel: np.ndarray, prior_mean: np.ndarray, prior_std: np.ndarray) -> np.ndarray:
     """(80, T) -> (T, 80) normalised with the statistics of the sound so far (as a stream is)."""
-    from .sync_model import MIN_STD, NORM_PRIOR_STEPS, SpeakerNorm
+    from .sync_model import SpeakerNorm
 
-    sounding = SpeakerNorm.sounding(mel).astype(np.float64)
-    m = mel.astype(np.float64) * sounding
-    n = NORM_PRIOR_STEPS + np.cumsum(sounding)
-    mean = (prior_mean[:, None] * NORM_PRIOR_STEPS + np.cumsum(m, axis=1)) / n
-    sq = ((prior_std ** 2 + prior_mean ** 2)[:, None] * NORM_PRIOR_STEPS + np.cumsum(m * mel, axis=1)) / n
-    std = np.sqrt(np.maximum(sq - mean ** 2, MIN_STD ** 2))
-    return ((mel - mean) / std).T.astype(np.float32)
+    return SpeakerNorm(prior_mean, prior_std).running(mel)
 
 
 def prepare(clip, model, rng: np.random.Generator, augmented: bool) -> Prepared:

@@ -175,10 +175,47 @@ def melspectrogram(wav: np.ndarray, block_steps: int = 4000) -> np.ndarray:
     for first in range(0, n_steps, block_steps):
         last = min(n_steps, first + block_steps)
         chunk = y[first * HOP_LENGTH:(last - 1) * HOP_LENGTH + N_FFT]
-        spec = stft_magnitude(chunk.astype(np.float32, copy=False))
-        db = 20.0 * np.log10(np.maximum(1e-5, mel_filters() @ spec)) - REF_LEVEL_DB
-        out[:, first:last] = 2 * MAX_ABS_VALUE * ((db - MIN_LEVEL_DB) / -MIN_LEVEL_DB) - MAX_ABS_VALUE
-    return np.clip(out, -MAX_ABS_VALUE, MAX_ABS_VALUE)
+        out[:, first:last] = _log_mel(chunk)
+    return out
+
+
+def _log_mel(y: np.ndarray) -> np.ndarray:
+    """The normalised log-mel (80, n) of pre-emphasised samples holding n whole STFT frames."""
+    spec = stft_magnitude(y.astype(np.float32, copy=False))
+    db = 20.0 * np.log10(np.maximum(1e-5, mel_filters() @ spec)) - REF_LEVEL_DB
+    return np.clip(2 * MAX_ABS_VALUE * ((db - MIN_LEVEL_DB) / -MIN_LEVEL_DB) - MAX_ABS_VALUE,
+                   -MAX_ABS_VALUE, MAX_ABS_VALUE)
+
+
+class MelStream:
+    """`melspectrogram` of a sound that arrives in chunks: `feed` returns the steps whose
+    window is complete (step k, centred on sample k * HOP_LENGTH, needs the sound up to
+    N_FFT // 2 samples after it). The same steps as the whole sound's, except the first few,
+    whose window reaches before the start: zeros there instead of a reflection of the sound
+    to come."""
+
+    def __init__(self):
+        self._tail = np.zeros(N_FFT // 2, np.float32)  # pre-emphasised, from the next step's window start
+        self._last = 0.0  # the sample before the chunk to come, for the pre-emphasis
+        self.steps = 0  # steps handed out so far
+
+    def feed(self, wav: np.ndarray) -> np.ndarray:
+        """float32 (80, k): the steps completed by `wav` (float32 mono at 16 kHz; k may be 0)."""
+        wav = np.asarray(wav, np.float32).ravel()
+        if wav.size == 0:
+            return np.zeros((N_MELS, 0), np.float32)
+        pre = np.empty_like(wav)
+        pre[0] = wav[0] - PREEMPHASIS * self._last
+        pre[1:] = wav[1:] - PREEMPHASIS * wav[:-1]
+        self._last = float(wav[-1])
+        self._tail = np.concatenate([self._tail, pre])
+        k = (len(self._tail) - N_FFT) // HOP_LENGTH + 1 if len(self._tail) >= N_FFT else 0
+        if k <= 0:
+            return np.zeros((N_MELS, 0), np.float32)
+        out = _log_mel(self._tail[:(k - 1) * HOP_LENGTH + N_FFT])
+        self._tail = self._tail[k * HOP_LENGTH:]
+        self.steps += k
+        return out
 
 
 def frame_count(n_samples: int, fps: float, sr: int = SAMPLE_RATE) -> int:

@@ -1,0 +1,279 @@
+"""The sync model on a stream: the mouth of each frame as soon as the sound `lookahead_s` past
+it has arrived, with bounded work per chunk.
+
+`plan_mouths` reads the whole sound: the speaker normalisation, the phones, the loudness span
+and the pauses are all measured over the clip. A stream knows only the sound so far, so here
+each of them is its causal counterpart:
+
+- the log-mel steps come from `MelStream` as their windows complete;
+- the speaker normalisation is the running one the model was trained with on 30% of its
+  clips (`SpeakerNorm.running`);
+- the phones come from pocketsphinx decoding live (`LivePhones`): its partial hypothesis
+  gives the newest phones, an utterance ends every UTTERANCE_S so that its cepstral mean
+  follows the voice;
+- the pause and loud levels (`features.level_span`) are percentiles of the last HISTORY_S of
+  sound, starting from typical speech levels;
+- a quiet stretch is a pause once it has lasted MIN_PAUSE_S, or OPEN_PAUSE_S when it runs on
+  to the newest sound (its end is not known yet);
+- the smoothing over time holds the newest frame (as `smoothing.gaussian` holds an edge).
+
+The model reads `dims.lookahead` model steps (0.2 s) of sound after a frame, plus the
+spectrogram's half window: `full_lookahead` (about 0.26 s at 25 fps) is the delay at which it
+hears everything it would offline. A shorter `lookahead_s` waits less and reads the missing
+sound as the newest step held.
+"""
+from __future__ import annotations
+
+import collections
+import os
+from typing import Deque, List, Optional, Tuple
+
+import numpy as np
+
+from .. import smoothing
+from ..io import audio as audio_lib
+from .features import DRIVE_SMOOTH_SIGMA, ENVELOPE_HALF_WIDTH_S, SPEECH_BAND_HZ, level_span
+from .visemes import N_VISEMES, _INDEX
+
+UTTERANCE_S = 3.0  # the live recogniser ends an utterance this often (its cepstral mean updates then)
+HISTORY_S = 60.0  # the pause and loud levels are percentiles of this much of the latest sound
+PRIOR_LEVELS = (-2.6, -0.6)  # typical pause and loud levels of speech (log-mel units), before any is heard
+PRIOR_S = 2.0  # ... worth this much sound
+OPEN_PAUSE_S = 0.15  # a quiet stretch running on to the newest sound rests the mouth once this long
+KEEP_STEPS = 400  # mel steps (5 s) of the past kept, beyond what the network reads
+# pocketsphinx's initial cepstral mean for live decoding: measured on speech at a usual level (its default,
+# 40, suits a quieter microphone and loses the first seconds)
+CMN_INIT = "80.6,-3.92,-3.60,-4.16,-5.46,-1.45,1.65,-3.47,0.10,-5.05,-2.69,-1.13,-2.74"
+PHONE_RATE = 100  # pocketsphinx frames per second
+
+
+class LivePhones:
+    """English phones heard in a stream (see `lipsync.eval.phones.recognise`), as viseme rows per
+    mel step: decoded live, the newest from the partial hypothesis."""
+
+    def __init__(self):
+        from pocketsphinx import Decoder, get_model_path
+
+        self._decoder = Decoder(allphone=os.path.join(get_model_path(), "en-us", "en-us-phone.lm.bin"), lm=None,
+                                samprate=audio_lib.SAMPLE_RATE, loglevel="FATAL", beam=1e-20, pbeam=1e-20,
+                                lw=2.0, cmninit=CMN_INIT)
+        self._decoder.start_utt()
+        self._start = 0  # samples before the current utterance
+        self._samples = 0
+        self._done: List[Tuple[int, int, int]] = []  # (viseme, first mel step, end step) of ended utterances
+        self._current: List[Tuple[int, int, int]] = []  # ... of the current one, as hypothesised now
+
+    def feed(self, wav: np.ndarray) -> None:
+        pcm = (np.clip(wav, -1, 1) * 32767).astype(np.int16)
+        self._decoder.process_raw(pcm.tobytes(), full_utt=False)
+        self._samples += len(pcm)
+        if self._samples - self._start >= UTTERANCE_S * audio_lib.SAMPLE_RATE:
+            self._decoder.end_utt()
+            self._done += self._segments()
+            self._current = []
+            self._start = self._samples
+            self._decoder.start_utt()
+        else:
+            self._current = self._segments()
+
+    def _segments(self) -> List[Tuple[int, int, int]]:
+        offset = self._start / audio_lib.SAMPLE_RATE
+        out = []
+        for seg in self._decoder.seg() or []:
+            first = int(round((offset + seg.start_frame / PHONE_RATE) * audio_lib.MEL_FRAMES_PER_SECOND))
+            end = int(round((offset + (seg.end_frame + 1) / PHONE_RATE) * audio_lib.MEL_FRAMES_PER_SECOND))
+            out.append((_INDEX.get(seg.word, 0), first, end))
+        return out
+
+    def rows(self, first: int, end: int) -> np.ndarray:
+        """float32 (end - first, N_VISEMES): the one-hot viseme of mel steps first .. end - 1; steps
+        past the newest phone hold it, steps no phone covers read as silence."""
+        self._done = [s for s in self._done if s[2] > first - KEEP_STEPS]
+        segments = self._done + self._current
+        out = np.zeros((end - first, N_VISEMES), np.float32)
+        out[:, 0] = 1.0
+        for viseme, a, b in segments:
+            a, b = max(a, first) - first, min(b, end) - first
+            if b > a:
+                out[a:b] = 0.0
+                out[a:b, viseme] = 1.0
+        if segments:
+            last_end = segments[-1][2] - first
+            if 0 <= last_end < end - first:
+                out[last_end:] = 0.0
+                out[last_end:, segments[-1][0]] = 1.0
+        return out
+
+
+class _Levels:
+    """The (pause, loud) levels of the latest HISTORY_S of a level track, starting from PRIOR_LEVELS."""
+
+    def __init__(self, rate: float):
+        prior = int(PRIOR_S * rate)
+        self._values: Deque[float] = collections.deque(np.linspace(*PRIOR_LEVELS, prior), maxlen=int(HISTORY_S * rate))
+        self._prior = prior  # prior values still in the history
+
+    def add(self, values: np.ndarray) -> None:
+        for _ in range(min(self._prior, len(values))):  # the prior gives way to real sound first
+            self._values.popleft()
+            self._prior -= 1
+        self._values.extend(np.asarray(values, np.float64).tolist())
+
+    def span(self) -> Optional[Tuple[float, float]]:
+        return level_span(np.fromiter(self._values, np.float64))
+
+
+class LivePlan:
+    """The canonical mouths (n, 20, 2) of a stream's frames, handed out in order as the sound
+    arrives (the `SoundStream` interface: `feed`, `finish`, `frames_out`)."""
+
+    def __init__(self, person, fps: float, lookahead_s: Optional[float] = None):
+        self.person, self.fps = person, fps
+        self.models = person.models
+        self.dims = self.models[0].dims
+        self.lookahead_s = self.full_lookahead(self.dims) if lookahead_s is None else float(lookahead_s)
+        self.frames_out = 0
+        self.samples = 0
+        self._limit: Optional[int] = None  # frames in all, once the sound has ended
+        self._mel = audio_lib.MelStream()
+        self._norms = [m.norm() for m in self.models]
+        self._phones = LivePhones() if self.dims.visemes else None
+        self._first = 0  # mel step of the first row kept
+        self._rows = [np.zeros((0, self.dims.n_mels), np.float32) for _ in self.models]  # normalised, per model
+        self._level = np.zeros(0, np.float32)  # mean log-mel of each kept step (pauses)
+        self._band = np.zeros(0, np.float32)  # ... of the speech band (the loudness drive)
+        self._band_slice = audio_lib.mel_band(*SPEECH_BAND_HZ)
+        self._step_levels = _Levels(audio_lib.MEL_FRAMES_PER_SECOND)
+        self._frame_levels = _Levels(fps)
+        self._radius = max(1, int(np.ceil(smoothing.TRUNCATE * max(DRIVE_SMOOTH_SIGMA, 0.5))))
+        self._past_disp = np.zeros((0, self.dims.n_points, 2), np.float32)
+        self._past_drive = np.zeros(0, np.float32)
+
+    @staticmethod
+    def full_lookahead(dims) -> float:
+        """Seconds of sound after a frame's mid time at which the model hears all it would offline:
+        its look-ahead, the next model step (read to interpolate), and the spectrogram's half window."""
+        from .sync_model import MEL_PER_STEP
+
+        return (dims.lookahead_s + (MEL_PER_STEP + 1) / audio_lib.MEL_FRAMES_PER_SECOND
+                + audio_lib.N_FFT // 2 / audio_lib.SAMPLE_RATE)
+
+    def feed(self, chunk: np.ndarray) -> np.ndarray:
+        """Adds `chunk` (float32 or int16 mono at 16 kHz); returns the mouths of the frames that
+        became final, in order (possibly none)."""
+        chunk = np.asarray(chunk)
+        if chunk.dtype == np.int16:
+            chunk = chunk.astype(np.float32) / 32768.0
+        chunk = chunk.astype(np.float32, copy=False).ravel()
+        self.samples += len(chunk)
+        if self._phones is not None and len(chunk):
+            self._phones.feed(chunk)
+        mel = self._mel.feed(chunk)
+        if mel.shape[1]:
+            self._rows = [np.concatenate([rows, norm.running(mel)]) for rows, norm in zip(self._rows, self._norms)]
+            level = mel.mean(axis=0)
+            self._level = np.concatenate([self._level, level])
+            self._band = np.concatenate([self._band, mel[self._band_slice].mean(axis=0)])
+            self._step_levels.add(level)
+        ready_s = self.samples / audio_lib.SAMPLE_RATE - self.lookahead_s
+        upto = max(0, int(np.floor(ready_s * self.fps - 0.5)) + 1)  # frames whose mid time is at most ready_s
+        return self._frames(upto if self._limit is None else min(upto, self._limit))
+
+    def finish(self) -> np.ndarray:
+        """The mouths of every frame not handed out yet: the sound has ended (silence follows)."""
+        self._limit = audio_lib.frame_count(self.samples, self.fps) if self.samples else 0
+        tail = np.zeros(int((self.lookahead_s + 2 / self.fps) * audio_lib.SAMPLE_RATE) + audio_lib.N_FFT, np.float32)
+        return self.feed(tail)
+
+    def _frames(self, upto: int) -> np.ndarray:
+        first = self.frames_out
+        if upto <= first:
+            return np.zeros((0, self.dims.n_points, 2), np.float32)
+        times = (np.arange(first, upto) + 0.5) / self.fps
+        disp = self._model(times)
+        drive = self._drive(times)
+        from .sync import SMOOTH_SIGMA, placed, styled
+
+        raw = styled(self.person, disp, drive)
+        both = np.concatenate([self._past_disp, raw])
+        smooth = smoothing.gaussian(both, SMOOTH_SIGMA)[len(self._past_disp):]
+        self._past_disp = both[-self._radius:]
+        self.frames_out = upto
+        out = placed(self.person, smooth, self._quiet(times))
+        self._trim(times[-1])
+        return out
+
+    def _input(self, k: int, first: int, end: int) -> np.ndarray:
+        """Model k's input rows for mel steps first .. end - 1; steps not heard yet hold the newest."""
+        have = self._first + len(self._rows[k])
+        rows = self._rows[k][max(first, self._first) - self._first:min(end, have) - self._first]
+        if end > have:
+            hold = rows[-1:] if len(rows) else np.full((1, self.dims.n_mels), -3.0, np.float32)
+            rows = np.concatenate([rows, np.repeat(hold, end - max(have, first), axis=0)])
+        if self._phones is not None:
+            rows = np.concatenate([rows, self._phones.rows(first, end)], axis=1)
+        return rows
+
+    def _model(self, times: np.ndarray) -> np.ndarray:
+        """The ensemble's mean output at `times`, as `SyncModel.mouths` samples it."""
+        from .sync_model import MEL_PER_STEP, STEP_RATE, interpolate
+
+        pos = times * STEP_RATE + self.dims.lookahead
+        lo, hi = int(np.floor(pos[0])), int(np.floor(pos[-1])) + 1  # model steps read
+        start = max(0, lo - (self.dims.receptive_steps - 1))
+        outs = []
+        for k, model in enumerate(self.models):
+            x = self._input(k, start * MEL_PER_STEP, (hi + 1) * MEL_PER_STEP)
+            y = model.forward_numpy(x)
+            outs.append(interpolate(y, pos - start))
+        return np.mean(outs, axis=0)
+
+    def _drive(self, times: np.ndarray) -> np.ndarray:
+        """The loudness drive (`features.mouth_drive`) of frames at `times`, from the sound so far."""
+        half = max(1, int(round(ENVELOPE_HALF_WIDTH_S * audio_lib.MEL_FRAMES_PER_SECOND)))
+        centres = np.round(times * audio_lib.MEL_FRAMES_PER_SECOND).astype(int) - self._first
+        n = len(self._band)
+        level = np.array([self._band[max(0, min(c - half, n - 1)):max(1, min(c + half + 1, n))].mean() if n else -4.0
+                          for c in centres], np.float32)
+        self._frame_levels.add(level)
+        span = self._frame_levels.span()
+        drive = np.zeros(len(times), np.float32) if span is None else \
+            np.clip((level - span[0]) / (span[1] - span[0]), 0.0, 1.0).astype(np.float32)
+        both = np.concatenate([self._past_drive, drive])
+        self._past_drive = both[-self._radius:]
+        return smoothing.gaussian(both.astype(np.float64), DRIVE_SMOOTH_SIGMA)[-len(times):].astype(np.float32)
+
+    def _quiet(self, times: np.ndarray) -> np.ndarray:
+        """`sync.quiet_weight` of frames at `times` from the sound so far: 0 where the mouth rests."""
+        from .sync import MIN_PAUSE_S, PAUSE_LEVEL, PAUSE_RAMP_S
+
+        span = self._step_levels.span()
+        if span is None or not len(self._level):
+            return np.zeros(len(times), np.float32)
+        quiet = self._level < span[0] + PAUSE_LEVEL * (span[1] - span[0])
+        step_s, n = 1.0 / audio_lib.MEL_FRAMES_PER_SECOND, len(quiet)
+        out = np.ones(len(times), np.float32)
+        for i, t in enumerate(times):
+            c = min(int(round(t * audio_lib.MEL_FRAMES_PER_SECOND)) - self._first, n - 1)
+            if c < 0 or not quiet[c]:
+                continue
+            loud = np.flatnonzero(~quiet[:c])
+            a = loud[-1] + 1 if len(loud) else None  # None: the run began before the kept steps
+            after = np.flatnonzero(~quiet[c:])
+            b = c + after[0] if len(after) else None  # None: it runs on to the newest sound
+            length = ((b if b is not None else n) - (a if a is not None else -10 ** 6)) * step_s
+            if length < (MIN_PAUSE_S if b is not None else OPEN_PAUSE_S):
+                continue
+            from_start = np.inf if a is None or a + self._first == 0 else (c - a + 1) * step_s
+            from_end = np.inf if b is None else (b - c) * step_s
+            out[i] = 1.0 - np.clip(min(from_start, from_end) / PAUSE_RAMP_S, 0.0, 1.0)
+        return out
+
+    def _trim(self, t: float) -> None:
+        """Forgets the steps that no frame after time `t` reads."""
+        keep_from = int(t * audio_lib.MEL_FRAMES_PER_SECOND) - 2 * self.dims.receptive_steps - KEEP_STEPS
+        cut = keep_from - self._first
+        if cut > KEEP_STEPS:
+            self._rows = [rows[cut:] for rows in self._rows]
+            self._level, self._band = self._level[cut:], self._band[cut:]
+            self._first += cut
