@@ -126,14 +126,44 @@ def lip_sync_parser() -> argparse.ArgumentParser:
     p.add_argument("--voice", default=None, help="with --text: eSpeak NG voice id, name or language code "
                                                  "(by default the language of the text's script)")
     p.add_argument("--rate", type=int, default=None, help="with --text: speaking rate in words per minute")
+    p.add_argument("--live", action="store_true",
+                   help="stream in real time: the sound comes from --audio_path - (raw 16 kHz mono s16le on standard "
+                        "input) or a file played at real-time speed; --outfile - writes MPEG-TS to standard output "
+                        "(by default output/<video stem>_live.ts); reports go to stderr")
+    p.add_argument("--lookahead", type=float, default=None,
+                   help="sync model: plan the mouth as a stream does, hearing this many seconds of sound after each "
+                        "frame (by default all the model reads, about 0.26 s, live; the whole sound otherwise)")
     p.add_argument("--quiet", action="store_true", help="no progress bars or summary")
     p.add_argument("--verbose", action="store_true", help="also print what each stage decided (debug details)")
     return p
 
 
+def _lip_sync_live(args: argparse.Namespace) -> int:
+    from .live import live
+
+    unsupported = [flag for flag, used in (("--batch", args.batch), ("--model", args.model != "sync"),
+                                          ("--engine", args.engine != "local"), ("--loop", args.loop != "pingpong"),
+                                          ("--nosmooth", args.nosmooth)) if used]
+    if unsupported:
+        raise LipSyncError(f"--live does not take {', '.join(unsupported)}: it streams the default model, the video "
+                           "playing back and forth")
+    if not args.video_path:
+        raise LipSyncError("missing --video_path: the video or photo of the avatar")
+    report = live(video_path=args.video_path, audio_path=args.audio_path, text=args.text, outfile=args.outfile,
+                  lookahead_s=args.lookahead, voice=args.voice, rate=args.rate, quiet=args.quiet, fps=args.fps,
+                  detector=args.detector, face_index=args.face_index, box=_box(args.box), pads=tuple(args.pads),
+                  personalize=args.personalize, personalize_seconds=args.personalize_seconds,
+                  checkpoint_path=args.checkpoint_path, use_cache=not args.no_cache, still=args.still)
+    if not args.quiet:
+        print(report.summary(), file=sys.stderr)
+    return 0
+
+
 def _lip_sync(args: argparse.Namespace) -> int:
     from .pipeline import check_options, lip_sync
 
+    if args.live:
+        return _lip_sync_live(args)
     if args.batch:
         given = [f for f, v in (("--video_path", args.video_path), ("--audio_path", args.audio_path),
                                 ("--text", args.text), ("--outfile", args.outfile)) if v]
@@ -151,7 +181,7 @@ def _lip_sync(args: argparse.Namespace) -> int:
                    use_cache=not args.no_cache, loop=args.loop, crf=args.crf, voice=args.voice, rate=args.rate,
                    personalize=args.personalize, personalize_seconds=args.personalize_seconds,
                    checkpoint_path=args.checkpoint_path, device=args.device, batch_size=args.batch_size,
-                   still=args.still, quiet=args.quiet)
+                   still=args.still, quiet=args.quiet, lookahead=args.lookahead)
     check_options(model=args.model, loop=args.loop, crf=args.crf, fps=args.fps, batch_size=args.batch_size,
                   face_index=args.face_index, box=options["box"], pads=options["pads"], detector=args.detector,
                   personalize=args.personalize, personalize_seconds=args.personalize_seconds)

@@ -36,6 +36,8 @@ from .render.loop import LOOP_MODES, FrameSource, render_video, replayed, source
 from .render.paste import DEFAULT_PADS as WAV2LIP_PADS
 
 MAX_FPS = 120.0
+MAX_LOOKAHEAD = 1.0  # seconds
+STREAM_CHUNK_S = 0.02  # with a look-ahead, the sound reaches the planner in chunks this long
 log = logging.getLogger(__name__)
 
 
@@ -115,7 +117,8 @@ def _checked_inputs(video_path: str, audio_path: Optional[str], text: Optional[s
 def check_options(*, model: Optional[str] = None, loop: str = "pingpong", crf: int = DEFAULT_CRF,
                   fps: Optional[float] = 25.0, batch_size: int = 16, face_index: Optional[int] = None,
                   box: Optional[Box] = None, pads: Sequence[int] = (0, 0, 0, 0), detector: str = "hog",
-                  personalize: str = "auto", personalize_seconds: float = 120.0) -> None:
+                  personalize: str = "auto", personalize_seconds: float = 120.0,
+                  lookahead: Optional[float] = None) -> None:
     """InputError naming the first option with a bad value."""
     if model is not None:
         generators.require(model)
@@ -140,6 +143,11 @@ def check_options(*, model: Optional[str] = None, loop: str = "pingpong", crf: i
         raise InputError(f"unknown face detector {detector!r} (choose from {', '.join(DETECTORS)})")
     if not (math.isfinite(personalize_seconds) and personalize_seconds > 0):
         raise InputError(f"personalization length {personalize_seconds:g} s: must be more than 0")
+    if lookahead is not None:
+        if not (math.isfinite(lookahead) and 0 <= lookahead <= MAX_LOOKAHEAD):
+            raise InputError(f"look-ahead {lookahead:g} s: must be between 0 and {MAX_LOOKAHEAD:g}")
+        if model not in (None, "sync"):
+            raise InputError(f"look-ahead: only the sync model plans a stream (not {model})")
 
 
 def make_generator(model: str, *, pads: Sequence[int] = (0, 0, 0, 0), checkpoint_path: Optional[str] = None,
@@ -174,8 +182,9 @@ def lip_sync(*, video_path: str, audio_path: Optional[str] = None, text: Optiona
              pads: Tuple[int, int, int, int] = (0, 0, 0, 0), nosmooth: bool = False, use_cache: bool = True,
              loop: str = "pingpong", crf: int = DEFAULT_CRF, voice: Optional[str] = None, rate: Optional[int] = None,
              personalize: str = "auto", personalize_seconds: float = 120.0, checkpoint_path: Optional[str] = None,
-             device: str = "auto", batch_size: int = 16, still: bool = False, quiet: bool = False,
-             progress: Optional[ProgressCallback] = None, cancel: Optional[CancelCheck] = None) -> Result:
+             device: str = "auto", batch_size: int = 16, still: bool = False, lookahead: Optional[float] = None,
+             quiet: bool = False, progress: Optional[ProgressCallback] = None,
+             cancel: Optional[CancelCheck] = None) -> Result:
     """Makes the face in `video_path` (a video or a photo) speak `audio_path` (or `text`).
 
     Writes an H.264/AAC video as long as the sound, at the source's frame size and rate
@@ -184,7 +193,9 @@ def lip_sync(*, video_path: str, audio_path: Optional[str] = None, text: Optiona
     sound-to-mouth model, personalized on the input's own speech per `personalize` ("auto",
     "on", "off") from at most `personalize_seconds` of its sound; "warp" is training-free; "wav2lip" runs the
     official Wav2Lip generator from `checkpoint_path` with PyTorch on `device`).
-    A photo comes alive (blinks, a slight head motion) unless `still`.
+    A photo comes alive (blinks, a slight head motion) unless `still`. `lookahead` (seconds;
+    "sync" only): plan the mouth as live mode does, hearing only that much sound after each
+    frame (None: the whole sound).
     `box` fixes the face box (left, top, right, bottom) instead of detecting it; `pads`
     (top, bottom, left, right) widens the region that may change. `progress(stage, done,
     total)` is told of each step; `cancel()` returning True stops the run (Cancelled).
@@ -195,7 +206,8 @@ def lip_sync(*, video_path: str, audio_path: Optional[str] = None, text: Optiona
     reporter = Progress(quiet, progress, cancel)
     fps = 25.0 if fps is None else fps
     check_options(model=model, loop=loop, crf=crf, fps=fps, batch_size=batch_size, face_index=face_index, box=box,
-                  pads=pads, detector=detector, personalize=personalize, personalize_seconds=personalize_seconds)
+                  pads=pads, detector=detector, personalize=personalize, personalize_seconds=personalize_seconds,
+                  lookahead=lookahead)
     info, box = _checked_inputs(video_path, audio_path, text, box)
     audio_stem = "tts" if text is not None else os.path.splitext(os.path.basename(audio_path))[0]
     outfile = outfile or default_outfile(video_path, audio_stem, output_dir)
@@ -212,7 +224,8 @@ def lip_sync(*, video_path: str, audio_path: Optional[str] = None, text: Optiona
         result = _dub(generator, source, wav, sound=sound, outfile=outfile,
                       frames=lambda n_out: FrameSource(info, rate_out, keep=replayed(n_out, len(track), loop)),
                       size=(info.width, info.height), colour=info.colour, loop=loop, crf=crf, batch_size=batch_size,
-                      progress=reporter, start=start, alive=info.is_image and not still, face_index=face_index)
+                      progress=reporter, start=start, alive=info.is_image and not still, face_index=face_index,
+                      lookahead=lookahead)
     return dataclasses.replace(result, replaced=replaces, scaled_from=info.stored_size)
 
 
@@ -288,14 +301,18 @@ def _head_frames(info: MediaInfo, fps: float, n: int, exact: bool):
 def _dub(generator: Generator, source: Source, wav: np.ndarray, *, sound: str, outfile: str,
          frames: Callable[[int], ContextManager[Callable[[int], Optional[np.ndarray]]]], size: Tuple[int, int],
          colour: Optional[Colour], loop: str, crf: int, batch_size: int, progress: Progress, start: float,
-         alive: bool = False, face_index: Optional[int] = None) -> Result:
+         alive: bool = False, face_index: Optional[int] = None, lookahead: Optional[float] = None) -> Result:
     """The common end of both entry points: the generator's stages plan every output frame's
     mouth from `wav` and render them over the source. `frames(n_out)` opens the source frames
-    (a context giving frame i by index); `alive`: add blinks and head motion (a photo)."""
+    (a context giving frame i by index); `alive`: add blinks and head motion (a photo);
+    `lookahead`: plan as a stream does (`stream_plan`)."""
     require_faces(source.track, source.path, face_index)
     sound_stage, renderer = generator.stages(source, progress)
     n_out = audio_lib.frame_count(len(wav), source.fps)
-    mouths = sound_stage.plan(wav, source.fps, n_out)
+    if lookahead is None:
+        mouths = sound_stage.plan(wav, source.fps, n_out)
+    else:
+        mouths = stream_plan(sound_stage, wav, source.fps, lookahead)
     if alive:
         renderer = AliveRenderer(renderer, source.fps, n_out / source.fps)
     with frames(n_out) as frame:
@@ -303,6 +320,15 @@ def _dub(generator: Generator, source: Source, wav: np.ndarray, *, sound: str, o
                                     renderer=renderer, size=size, fps=source.fps, sound=sound, loop=loop, crf=crf,
                                     batch_size=batch_size, source_name=source.path, progress=progress, colour=colour)
     return Result(outfile, n_out / source.fps, n_out, without_face, source.fps, time.time() - start)
+
+
+def stream_plan(sound_stage, wav: np.ndarray, fps: float, lookahead: Optional[float]) -> np.ndarray:
+    """The mouths a live stream plans for `wav` fed in STREAM_CHUNK_S chunks, hearing `lookahead`
+    seconds after each frame."""
+    stream = sound_stage.stream(fps, lookahead)
+    step = int(STREAM_CHUNK_S * audio_lib.SAMPLE_RATE)
+    parts = [stream.feed(wav[first:first + step]) for first in range(0, len(wav), step)]
+    return np.concatenate(parts + [stream.finish()])
 
 
 def lip_sync_frames(*, frames_dir: str, audio_path: str, outfile: Optional[str] = None, output_dir: str = "output",

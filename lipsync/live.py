@@ -1,0 +1,531 @@
+"""Live mode: a talking avatar driven by sound as it arrives, in real time on a CPU.
+
+    avatar = Avatar.prepare("face.mp4")          # once: face track, person's model, mouth bank (cached)
+    session = avatar.session()                    # one stream
+    for chunk in microphone():                    # 16 kHz mono, float32 or int16, any size
+        for frame in session.feed(chunk):         # LiveFrame: index, time (s), BGR image
+            show(frame.image)
+    for frame in session.finish(): ...
+
+The mouth comes from the causal planner of the default model (`generators.sync_live`), which
+hands out a frame once the sound `lookahead_s` after its middle has arrived; the avatar's
+own video plays back and forth underneath (its first LOOP_SECONDS, held in memory), and the
+mouth rests wherever the sound is quiet or missing (`session.rest`).
+
+`run_live` is the real-time driver behind `lip_sync.py --live`: it reads the sound from a
+`SoundInput` (standard input, raw s16le, or a file played at real-time speed), fills the
+gaps of a starved input with silence so that the stream keeps its clock, drops the rendering
+of frames it cannot render in time (the frame before is shown again), and writes MPEG-TS
+(H.264 + AAC) through one ffmpeg process (`StreamWriter`).
+"""
+from __future__ import annotations
+
+import collections
+import contextlib
+import dataclasses
+import os
+import queue
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from typing import BinaryIO, Deque, List, Optional, Sequence, Tuple
+
+import numpy as np
+
+from .errors import InputError, OutputError
+from .face.detect import Box
+from .face.track import require_faces, track_media
+from .generators.base import Source
+from .io import audio as audio_lib
+from .io.files import NAME_MAX, atomic_output, check_output, shorten
+from .io.media import (VIDEO_OUTPUTS, Colour, MediaInfo, VideoReader, check_readable, ffmpeg_command, fps_fraction,
+                       read_image)
+from .progress import CancelCheck, Progress, ProgressCallback
+from .render.alive import AliveRenderer
+from .render.loop import source_index
+
+LOOP_SECONDS = 10.0  # the avatar loops (back and forth) over at most this much of its video...
+LOOP_BYTES = 512 << 20  # ...held in memory in at most this many bytes
+ALIVE_PERIOD_S = 600.0  # a photo's blinks and sway repeat after this long
+CHUNK_S = 0.02  # a sound file is played in chunks of this long
+STARVED_S = 0.1  # the input this far behind the stream's clock: silence fills in, the mouth rests
+MAX_BACKLOG = 3  # more frames than this waiting to be rendered: the oldest are dropped
+STREAM_CRF = 23
+SAMPLE_RATE = audio_lib.SAMPLE_RATE
+
+
+@dataclasses.dataclass
+class LiveFrame:
+    """One frame of a live stream."""
+
+    index: int
+    time: float  # when it starts on the stream's clock, seconds (index / fps)
+    image: np.ndarray  # BGR uint8 (H, W, 3)
+    dropped: bool = False  # not rendered in time: the previous frame's image
+
+
+class Avatar:
+    """A face prepared for live use: its looping frames, their landmarks, the sound-to-mouth
+    stage and the renderer (`prepare`)."""
+
+    def __init__(self, name: str, frames: List[np.ndarray], faces: np.ndarray, stage, renderer, fps: float,
+                 colour: Optional[Colour] = None, photo: bool = False):
+        self.name, self.frames, self.faces, self.stage, self.fps = name, frames, faces, stage, fps
+        self.colour, self.photo = colour, photo
+        self.renderer = AliveRenderer(renderer, fps, ALIVE_PERIOD_S) if photo else renderer
+        self.renderer_name = type(renderer).__name__
+        self.height, self.width = frames[0].shape[:2]
+
+    @classmethod
+    def prepare(cls, video_path: str, *, fps: float = 25.0, detector: str = "hog", face_index: Optional[int] = None,
+                box: Optional[Box] = None, pads: Sequence[int] = (0, 0, 0, 0), personalize: str = "auto",
+                personalize_seconds: float = 120.0, checkpoint_path: Optional[str] = None, use_cache: bool = True,
+                still: bool = False, loop_seconds: float = LOOP_SECONDS, quiet: bool = False,
+                progress: Optional[ProgressCallback] = None, cancel: Optional[CancelCheck] = None) -> "Avatar":
+        """The avatar of a video or photo, with `lip_sync`'s options and checks; the default
+        model ("sync") only. The face is tracked over the first `loop_seconds` of a video (cached)."""
+        from .generators.sync import SyncGenerator
+        from .pipeline import check_box, check_options, make_generator, media_tracking, _scaled
+        from .io.media import probe
+
+        reporter = Progress(quiet, progress, cancel)
+        check_options(fps=fps, face_index=face_index, box=box, pads=pads, detector=detector, personalize=personalize,
+                      personalize_seconds=personalize_seconds)
+        if not (loop_seconds > 0):
+            raise InputError(f"loop length {loop_seconds:g} s: must be more than 0")
+        info = probe(video_path)
+        if not info.has_video:
+            raise InputError(f"{video_path}: has no video stream (an audio file given as the video?)")
+        check_box(box, info.width, info.height, video_path)
+        info = info.fitted()
+        if info.stored_size:
+            box = _scaled(box, info.width / info.stored_size[0])
+        generator = make_generator(SyncGenerator.name, pads=pads, checkpoint_path=checkpoint_path,
+                                   personalize=personalize, personalize_seconds=personalize_seconds,
+                                   use_cache=use_cache)
+        rate, settings = media_tracking(info, fps, detector, face_index, box)
+        n = 1 if info.is_image else max(1, min(int(round(loop_seconds * rate)),
+                                               LOOP_BYTES // (info.width * info.height * 3)))
+        track = track_media(info, rate, settings, use_cache=use_cache, progress=reporter, first=n)
+        require_faces(track, video_path, face_index)
+        smooth = track.smoothed()
+        frames = _read_frames(info, rate, len(track))
+        source = Source(video_path, info.is_image, info.has_audio, rate, track, smooth)
+        stage, renderer = generator.stages(source, reporter)
+        return cls(video_path, frames, smooth.landmarks[:len(frames)], stage, renderer, rate, info.colour,
+                   photo=info.is_image and not still)
+
+    def session(self, lookahead_s: Optional[float] = None) -> "LiveSession":
+        """A new stream (see `LiveSession`); `lookahead_s`: how much sound after a frame's middle
+        it waits for (None: all that the model reads, about 0.26 s)."""
+        return LiveSession(self, lookahead_s)
+
+    def render(self, indices: Sequence[int], mouths: np.ndarray) -> List[np.ndarray]:
+        """The images of stream frames `indices`, with their planned mouths."""
+        out: List[Optional[np.ndarray]] = []
+        todo = []
+        for k, j in enumerate(indices):
+            i = source_index(j, len(self.frames))
+            if np.isnan(self.faces[i][0, 0]):
+                out.append(self.frames[i])
+            else:
+                out.append(None)
+                todo.append((k, i))
+        if todo:
+            if self.photo:  # the sway and blinks repeat
+                self.renderer.frames_done = indices[todo[0][0]] % int(ALIVE_PERIOD_S * self.fps)
+            drawn = self.renderer.render([self.frames[i] for _, i in todo], [self.faces[i] for _, i in todo],
+                                         mouths[[k for k, _ in todo]])
+            for (k, _), image in zip(todo, drawn):
+                out[k] = image
+        return out
+
+
+def _read_frames(info: MediaInfo, fps: float, n: int) -> List[np.ndarray]:
+    """The first `n` frames of a video at `fps` (a photo: its one frame)."""
+    if info.is_image:
+        return [read_image(info.path, (info.width, info.height))]
+    frames = []
+    for frame in VideoReader(info, fps):
+        frames.append(frame)
+        if len(frames) == n:
+            break
+    if not frames:
+        raise InputError(f"{info.path}: no frame could be decoded")
+    return frames
+
+
+class LiveSession:
+    """One stream of an `Avatar`: `feed` sound, get the frames that became ready."""
+
+    def __init__(self, avatar: Avatar, lookahead_s: Optional[float] = None):
+        self.avatar = avatar
+        self.plan = avatar.stage.stream(avatar.fps, lookahead_s)
+        self.frames_out = 0
+        self._last: Optional[np.ndarray] = None
+
+    @property
+    def lookahead_s(self) -> float:
+        return self.plan.lookahead_s
+
+    @property
+    def samples(self) -> int:
+        """Sound received so far (silence of `rest` included), in samples."""
+        return self.plan.samples
+
+    def feed(self, chunk: np.ndarray, newest: Optional[int] = None) -> List[LiveFrame]:
+        """Adds sound (16 kHz mono, float32 in [-1, 1] or int16); returns the frames that became
+        ready, in order. `newest`: render only that many of the newest (the others are dropped,
+        showing the image before: how a real-time driver that fell behind catches up)."""
+        return self._frames(self.plan.feed(chunk), newest)
+
+    def rest(self, seconds: float) -> List[LiveFrame]:
+        """No sound for `seconds`: the mouth rests."""
+        return self.feed(np.zeros(int(round(seconds * SAMPLE_RATE)), np.float32))
+
+    def finish(self) -> List[LiveFrame]:
+        """The frames still waiting for sound after the end: the stream is as long as its sound."""
+        return self._frames(self.plan.finish(), None)
+
+    def _frames(self, mouths: np.ndarray, newest: Optional[int]) -> List[LiveFrame]:
+        first, n = self.frames_out, len(mouths)
+        self.frames_out += n
+        drop = 0 if newest is None else max(0, n - newest)
+        images = self.avatar.render(range(first + drop, first + n), mouths[drop:]) if n > drop else []
+        out = []
+        for k in range(n):
+            if k >= drop:
+                self._last = images[k - drop]
+            elif self._last is None:
+                self._last = self.avatar.frames[source_index(first + k, len(self.avatar.frames))]
+            out.append(LiveFrame(first + k, (first + k) / self.avatar.fps, self._last, dropped=k < drop))
+        return out
+
+
+class SoundInput:
+    """Sound arriving in real time, read by a thread: `get(timeout)` gives (arrival time,
+    float32 chunk), None at the end, or raises queue.Empty when nothing came in time."""
+
+    def __init__(self, target, name: str):
+        self.name = name
+        self._queue: queue.Queue = queue.Queue()
+        self._error: Optional[BaseException] = None
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, args=(target,), name="lipsync-live-sound", daemon=True)
+        self._thread.start()
+
+    def _run(self, target) -> None:
+        try:
+            target(self._put, self._stop)
+        except BaseException as exc:  # handed to the reader of the queue
+            self._error = exc
+        finally:
+            self._queue.put(None)
+
+    def _put(self, chunk: np.ndarray) -> None:
+        if len(chunk):
+            self._queue.put((time.monotonic(), chunk))
+
+    def get(self, timeout: float):
+        item = self._queue.get(timeout=max(0.0, timeout))
+        if item is None and self._error is not None:
+            raise self._error
+        return item
+
+    def close(self) -> None:
+        self._stop.set()
+
+    @classmethod
+    def from_pipe(cls, stream: BinaryIO, name: str = "standard input") -> "SoundInput":
+        """Raw 16 kHz mono s16le from a pipe (standard input), as it comes."""
+
+        def read(put, stop):
+            odd = b""
+            while not stop.is_set():
+                data = stream.read1(4096) if hasattr(stream, "read1") else stream.read(4096)
+                if not data:
+                    return
+                data, odd = odd + data, b""
+                if len(data) % 2:
+                    data, odd = data[:-1], data[-1:]
+                put(np.frombuffer(data, np.int16).astype(np.float32) / 32768.0)
+
+        return cls(read, name)
+
+    @classmethod
+    def from_file(cls, path: str, speed: float = 1.0) -> "SoundInput":
+        """The sound of any audio or video file, played at `speed` times real time (0: at once)."""
+        wav = audio_lib.load_audio(path)
+
+        def play(put, stop):
+            step = int(CHUNK_S * SAMPLE_RATE)
+            start = time.monotonic()
+            for k, first in enumerate(range(0, len(wav), step)):
+                if stop.is_set():
+                    return
+                if speed > 0:
+                    wait = start + k * CHUNK_S / speed - time.monotonic()
+                    if wait > 0:
+                        time.sleep(wait)
+                put(np.array(wav[first:first + step]))
+
+        return cls(play, path)
+
+
+class StreamWriter:
+    """Frames and their sound into one ffmpeg process: H.264 (x264 ultrafast, zero latency) and
+    AAC, as MPEG-TS for '-' (standard output) or a .ts file, else the container of the file's
+    extension. The picture goes in on standard input, the sound (s16le) on a second pipe; a
+    thread feeds each, so neither waits on the other."""
+
+    def __init__(self, path: str, width: int, height: int, fps: float, colour: Optional[Colour] = None,
+                 crf: int = STREAM_CRF, name: Optional[str] = None):
+        self.path, self.name = path, name or path
+        rate = fps_fraction(fps)
+        read_fd, self._audio_fd = os.pipe()
+        colour = colour or Colour()
+        cmd = ffmpeg_command("-y", "-f", "rawvideo", "-pix_fmt", "bgr24", "-s", f"{width}x{height}",
+                             "-r", f"{rate.numerator}/{rate.denominator}", "-i", "pipe:0",
+                             "-f", "s16le", "-ar", str(SAMPLE_RATE), "-ac", "1", "-i", f"pipe:{read_fd}",
+                             "-map", "0:v:0", "-map", "1:a:0",
+                             "-c:v", "libx264", "-preset", "ultrafast", "-tune", "zerolatency", "-crf", str(crf),
+                             "-g", str(max(1, int(round(2 * fps)))), "-pix_fmt", "yuv420p",
+                             "-vf", f"pad=ceil(iw/2)*2:ceil(ih/2)*2,{colour.encode_filter()}", *colour.tags(),
+                             "-c:a", "aac", "-b:a", "128k")
+        if path == "-" or path.lower().endswith(".ts"):
+            cmd += ["-f", "mpegts", "-flush_packets", "1"]
+        cmd.append("pipe:1" if path == "-" else path)
+        self._errlog = tempfile.TemporaryFile()
+        self._proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=None if path == "-" else subprocess.DEVNULL,
+                                      stderr=self._errlog, pass_fds=(read_fd,))
+        os.close(read_fd)
+        self._audio = os.fdopen(self._audio_fd, "wb", buffering=0)
+        self._queues = {"video": queue.Queue(maxsize=8), "audio": queue.Queue(maxsize=64)}
+        self._broken = False
+        self._threads = [threading.Thread(target=self._feed, args=(self._queues["video"], self._proc.stdin),
+                                          name="lipsync-live-video", daemon=True),
+                         threading.Thread(target=self._feed, args=(self._queues["audio"], self._audio),
+                                          name="lipsync-live-audio", daemon=True)]
+        for thread in self._threads:
+            thread.start()
+
+    def _feed(self, items: queue.Queue, pipe) -> None:
+        while True:
+            data = items.get()
+            if data is None:
+                with contextlib.suppress(OSError):
+                    pipe.close()
+                return
+            try:
+                pipe.write(data)
+            except (BrokenPipeError, OSError, ValueError):
+                self._broken = True
+                return
+
+    def write(self, image: np.ndarray, sound: np.ndarray) -> None:
+        """One frame and the sound it spans (float32 at 16 kHz)."""
+        if self._broken or self._proc.poll() is not None:
+            self._fail()
+        pcm = (np.clip(sound, -1, 1) * 32767).astype("<i2").tobytes()
+        self._queues["audio"].put(pcm)
+        self._queues["video"].put(np.ascontiguousarray(image).tobytes())
+
+    def _fail(self):
+        self._proc.kill()
+        self._proc.wait()
+        self._errlog.seek(0)
+        err = self._errlog.read().decode("utf-8", "replace").strip()
+        raise OutputError(f"{self.name}: ffmpeg could not write the stream ({err.splitlines()[-1] if err else 'its output closed'})")
+
+    def close(self) -> None:
+        for items in self._queues.values():
+            items.put(None)
+        for thread in self._threads:
+            thread.join()
+        code = self._proc.wait()
+        if code != 0 or self._broken:
+            self._fail()
+        self._errlog.close()
+
+    def abort(self) -> None:
+        self._proc.kill()
+        self._proc.wait()
+        for items in self._queues.values():
+            with contextlib.suppress(queue.Full):
+                items.put_nowait(None)
+        with contextlib.suppress(OSError):
+            self._audio.close()
+
+
+@dataclasses.dataclass
+class LiveReport:
+    """What a live run did."""
+
+    frames: int
+    fps: float
+    dropped: int
+    latencies: List[float]  # seconds from each chunk of sound in to the frame that shows its end out
+    seconds: float  # wall time
+    size: Tuple[int, int]
+    renderer: str
+    lookahead_s: float
+    outfile: str
+
+    def latency(self, q: float) -> float:
+        return float(np.percentile(self.latencies, q)) if self.latencies else float("nan")
+
+    def summary(self) -> str:
+        return (f"live: {self.frames} frames ({self.frames / self.fps:.1f} s at {self.fps:g} fps, "
+                f"{self.size[0]}x{self.size[1]}, {self.renderer}) to {self.outfile} in {self.seconds:.1f} s; "
+                f"latency from sound in to frame out: median {1000 * self.latency(50):.0f} ms, 95th percentile "
+                f"{1000 * self.latency(95):.0f} ms (look-ahead {1000 * self.lookahead_s:.0f} ms); "
+                f"{self.dropped} frames dropped")
+
+
+def run_live(avatar: Avatar, sound: SoundInput, writer: StreamWriter, *, lookahead_s: Optional[float] = None,
+             progress: Progress = Progress(), outfile: str = "-", max_backlog: Optional[int] = MAX_BACKLOG) -> LiveReport:
+    """Streams `avatar` speaking `sound` into `writer` in real time, until the sound ends.
+    Frames ready beyond `max_backlog` at once are dropped (None: none is)."""
+    start = time.monotonic()
+    session = avatar.session(lookahead_s)
+    fps = avatar.fps
+    audio: Deque[np.ndarray] = collections.deque()  # the stream's sound not written yet
+    audio_start = 0  # sample of the stream where `audio` begins
+    arrivals: Deque[Tuple[int, float]] = collections.deque()  # (end sample of a chunk heard, when it came)
+    latencies: List[float] = []
+    dropped = frames = 0
+
+    def boundary(j: int) -> int:
+        return int(round(j * SAMPLE_RATE / fps))
+
+    def take(n: int) -> np.ndarray:
+        nonlocal audio_start
+        got, need = [], n
+        while need and audio:
+            head = audio[0]
+            if len(head) <= need:
+                got.append(audio.popleft())
+                need -= len(head)
+            else:
+                got.append(head[:need])
+                audio[0] = head[need:]
+                need = 0
+        audio_start += n - need
+        if need:
+            got.append(np.zeros(need, np.float32))
+        return np.concatenate(got) if got else np.zeros(0, np.float32)
+
+    def emit(out: List[LiveFrame]) -> None:
+        nonlocal dropped, frames
+        for frame in out:
+            a, b = boundary(frame.index), boundary(frame.index + 1)
+            writer.write(frame.image, take(b - a))
+            now = time.monotonic()
+            while arrivals and arrivals[0][0] <= b:
+                latencies.append(now - arrivals.popleft()[1])
+            dropped += frame.dropped
+            frames += 1
+        if out:
+            bar.update(len(out))
+
+    clock = time.monotonic()  # the stream's time 0
+    with progress.stage("live", None) as bar:
+        try:
+            while True:
+                silence_due = clock + session.samples / SAMPLE_RATE + STARVED_S
+                try:
+                    item = sound.get(silence_due - time.monotonic())
+                except queue.Empty:  # starved: the stream goes on in silence
+                    gap = time.monotonic() - clock - session.samples / SAMPLE_RATE
+                    silence = np.zeros(max(1, int(gap * SAMPLE_RATE)), np.float32)
+                    audio.append(silence)
+                    emit(session.feed(silence, newest=max_backlog))
+                    continue
+                if item is None:
+                    break
+                chunks, ended = [item], False
+                while not ended:  # all that came meanwhile, in one go
+                    try:
+                        more = sound.get(0)
+                    except queue.Empty:
+                        break
+                    ended = more is None
+                    if not ended:
+                        chunks.append(more)
+                end = session.samples
+                for arrived, chunk in chunks:
+                    audio.append(chunk)
+                    end += len(chunk)
+                    arrivals.append((end, arrived))
+                emit(session.feed(np.concatenate([chunk for _, chunk in chunks]), newest=max_backlog))
+                if ended:
+                    break
+        except KeyboardInterrupt:  # Ctrl-C (SIGTERM, SIGHUP) ends a live stream as the end of its sound does
+            pass
+        emit(session.finish())
+    return LiveReport(frames, fps, dropped, latencies, time.monotonic() - start, (avatar.width, avatar.height),
+                      avatar.renderer_name, session.lookahead_s, outfile)
+
+
+STREAM_OUTPUTS = (".ts",) + VIDEO_OUTPUTS  # MPEG-TS, or a container ffmpeg finishes at the end
+
+
+def default_live_outfile(video_path: str, output_dir: str = "output") -> str:
+    stem = os.path.splitext(os.path.basename(video_path))[0]
+    return os.path.join(output_dir, shorten(stem, NAME_MAX, keep="_live.ts"))
+
+
+def live(*, video_path: str, audio_path: Optional[str] = None, text: Optional[str] = None,
+         outfile: Optional[str] = None, output_dir: str = "output", lookahead_s: Optional[float] = None,
+         speed: float = 1.0, voice: Optional[str] = None, rate: Optional[int] = None, crf: int = STREAM_CRF,
+         quiet: bool = False, **avatar_options) -> LiveReport:
+    """`video_path`'s face speaking a sound as it arrives, written as a stream in real time.
+
+    The sound is raw 16 kHz mono s16le on standard input for `audio_path` "-", else any audio
+    file (or `text`, spoken first) played at `speed` times real time. `outfile` "-" writes
+    MPEG-TS to standard output as it is made (a stream cannot be written under a temporary name
+    and renamed: a run that fails leaves what was sent); a file is written under a temporary
+    name and renamed at the end, as every other output. `avatar_options` go to
+    `Avatar.prepare`.
+    """
+    from .pipeline import check_options, prepare_audio
+    from .io.files import temp_dir
+
+    if audio_path is None and text is None:
+        raise InputError("no sound given: give --audio_path - (raw 16 kHz mono s16le on standard input), "
+                         "a sound file, or a text to speak")
+    if text is not None and not text.strip():
+        raise InputError("the text to speak is empty")
+    check_options(crf=crf, lookahead=lookahead_s)
+    if not (speed >= 0):
+        raise InputError(f"speed {speed:g}: must be 0 (as fast as it goes) or more")
+    to_stdout = outfile == "-"
+    outfile = outfile or default_live_outfile(video_path, output_dir)
+    if audio_path not in (None, "-"):
+        check_readable(audio_path, "audio")
+    if not to_stdout:
+        check_output(outfile, "output", extensions=STREAM_OUTPUTS, inputs=[video_path, audio_path])
+    reporter = Progress(quiet)
+    avatar = Avatar.prepare(video_path, quiet=quiet, **avatar_options)
+    with temp_dir("live") as workdir:
+        if audio_path == "-":
+            sound = SoundInput.from_pipe(sys.stdin.buffer)
+        else:
+            sound = SoundInput.from_file(prepare_audio(audio_path, text, workdir, voice, rate, reporter), speed)
+        try:
+            with contextlib.ExitStack() as stack:
+                path = outfile if to_stdout else stack.enter_context(atomic_output(outfile))
+                writer = StreamWriter("-" if to_stdout else path, avatar.width, avatar.height, avatar.fps,
+                                      avatar.colour, crf, name=outfile)
+                try:
+                    report = run_live(avatar, sound, writer, lookahead_s=lookahead_s, progress=reporter,
+                                      outfile=outfile)
+                except BaseException:
+                    writer.abort()
+                    raise
+                writer.close()
+        finally:
+            sound.close()
+    return report
