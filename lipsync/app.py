@@ -44,6 +44,9 @@ DEFAULT_PORT = 7860
 MAX_UPLOAD_MB = 500  # per file
 KEEP_MINUTES = 60  # a session idle this long with no job queued or running is removed, like other files this old
 QUEUE_SIZE = 16  # jobs waiting at most; a page asking for more is told the queue is full
+LIVE_LOOP_SECONDS = 4.0  # a live avatar loops over this much of its video (held in memory per page)
+LIVE_CHUNK_S = 0.1  # the page sends the microphone's sound this often, and shows the newest frame each time
+SAMPLE_RATE_16K = 16000
 STAGES = {"speaking": "speaking the text", "tracking face": "tracking the face", "personalizing": "personalizing",
           "lip-syncing": "rendering"}  # the pipeline's stage names, as the page shows them
 FIGURES = {  # evaluate's keys the page shows, and what they mean
@@ -298,6 +301,8 @@ class App:
 
     def __init__(self, sessions: Sessions):
         self.sessions = sessions
+        self._live: Dict[str, dict] = {}  # session -> its avatar, stream and microphone rate
+        self._live_lock = threading.Lock()
 
     @staticmethod
     def _inputs(video: Optional[str], audio: Optional[str], text: Optional[str]
@@ -355,6 +360,66 @@ class App:
 
     def stop(self, session: str) -> None:
         self.sessions.stop(session)
+
+    # --- live: an avatar speaking what the microphone hears ---
+
+    def live_prepare(self, session: str, avatar: Optional[str], progress=None) -> Tuple[np.ndarray, str]:
+        """Prepares the avatar of a video or photo for the session's live stream; its first frame (RGB)."""
+        from .live import Avatar
+
+        if not avatar:
+            raise InputError("no video or photo given: upload one for the avatar")
+        self.sessions.use(session, [avatar])
+        with self.sessions.job(session) as stop:
+            prepared = Avatar.prepare(avatar, loop_seconds=LIVE_LOOP_SECONDS, quiet=True, progress=progress,
+                                      cancel=stop.is_set)
+        with self._live_lock:
+            self._live[session] = {"avatar": prepared, "stream": None, "rate": None}
+        return prepared.frames[0][:, :, ::-1], f"avatar ready: {prepared.width}x{prepared.height}, " \
+            f"{len(prepared.frames)} frames looped; record with the microphone"
+
+    def live_chunk(self, session: str, rate: int, sound: np.ndarray) -> Tuple[Optional[np.ndarray], str]:
+        """Feeds a chunk of the microphone (any rate, int16 or float, mono or not) to the session's
+        stream; the newest frame (RGB, or None when none became ready) and a status line."""
+        from .live import LIVE_LOOKAHEAD
+
+        with self._live_lock:
+            live = self._live.get(session)
+        if live is None:
+            raise InputError("no avatar yet: upload a video or photo and press Prepare first")
+        if live["stream"] is None or live["rate"] != rate:
+            live["stream"], live["rate"] = live["avatar"].session(LIVE_LOOKAHEAD), rate
+        stream = live["stream"]
+        frames = stream.feed(to_16k_mono(sound, rate), newest=1)
+        status = f"live: {stream.frames_out} frames ({stream.frames_out / live['avatar'].fps:.1f} s)"
+        return (frames[-1].image[:, :, ::-1] if frames else None), status
+
+    def live_stop(self, session: str) -> str:
+        """The microphone stopped: the stream ends (a new recording starts a new one)."""
+        with self._live_lock:
+            live = self._live.get(session)
+        if live is None or live["stream"] is None:
+            return ""
+        frames, live["stream"] = live["stream"].frames_out, None
+        return f"live: stopped after {frames} frames"
+
+    def live_end(self, session: str) -> None:
+        with self._live_lock:
+            self._live.pop(session, None)
+
+
+def to_16k_mono(sound: np.ndarray, rate: int) -> np.ndarray:
+    """float32 mono at 16 kHz of a chunk of int16 or float samples, (n,) or (n, channels)."""
+    from scipy.signal import resample_poly
+
+    x = np.asarray(sound)
+    x = x.astype(np.float32) / 32768.0 if x.dtype == np.int16 else x.astype(np.float32)
+    if x.ndim == 2:
+        x = x.mean(axis=1)
+    if rate != SAMPLE_RATE_16K:
+        g = np.gcd(int(rate), SAMPLE_RATE_16K)
+        x = resample_poly(x, SAMPLE_RATE_16K // g, int(rate) // g).astype(np.float32)
+    return x
 
 
 def _voices() -> List[Tuple[str, str]]:
@@ -456,58 +521,89 @@ def build(sessions: Sessions):
         return "stopped: no output written"
 
     def on_unload(request: gr.Request):
+        app.live_end(request.session_hash)
         sessions.end(request.session_hash)
+
+    def on_live_prepare(avatar, request: gr.Request, progress=gr.Progress()):
+        return app.live_prepare(request.session_hash, avatar, progress=progress_of(progress))
+
+    def on_live_chunk(chunk, request: gr.Request):
+        if chunk is None:
+            return gr.skip(), gr.skip()
+        image, status = app.live_chunk(request.session_hash, *chunk)
+        return (gr.skip() if image is None else image), status
+
+    def on_live_stop(request: gr.Request):
+        return app.live_stop(request.session_hash)
 
     uploads_page = lambda *a: a[1:3] + a[4:5]  # noqa: E731: the video, photo and sound of a page event
     with gr.Blocks(title="lipsync", analytics_enabled=False) as demo:
         gr.Markdown("# lipsync\nMake the face in a video or photo speak a new sound, or a text. "
                     "Everything runs on this computer; nothing is sent anywhere.")
         media_tab, sound_tab = gr.State("video"), gr.State("sound")
-        with gr.Row():
-            with gr.Column():
-                with gr.Tabs():
-                    with gr.Tab("Video", id="video") as video_tab:
-                        video = gr.Video(label="video", sources=["upload", "webcam"], elem_id="video")
-                    with gr.Tab("Photo", id="photo") as photo_tab:
-                        photo = gr.Image(label="photo", type="filepath", sources=["upload", "webcam"],
-                                         elem_id="photo")
-                        # handed on as uploaded: the pipeline reads it and says in one line what is wrong with
-                        # a bad one, where Gradio's own decoding fails with a bare "Error" (an instance
-                        # attribute, as a subclass would make Gradio write a .pyi file beside this module)
-                        photo.preprocess = lambda payload: None if payload is None else payload.path
-                with gr.Tabs():
-                    with gr.Tab("Sound", id="sound") as audio_tab:
-                        audio = gr.Audio(label="sound", type="filepath", sources=["upload", "microphone"],
-                                         elem_id="audio")
-                    with gr.Tab("Text", id="text") as text_tab:
-                        text = gr.Textbox(label="text to speak", lines=3, elem_id="text")
-                        with gr.Row():
-                            voice = gr.Dropdown(_voices(), value="", label="voice")
-                            rate = gr.Slider(80, 400, value=175, step=5, label="rate (words a minute)")
-                with gr.Accordion("Advanced", open=False):
-                    model = gr.Dropdown(models, value=generators.names()[0], label="model")
-                    personalize = gr.Radio(list(PERSONALIZE_MODES), value="auto",
-                                           label="personalize on the video's own speech")
-                    face_index = gr.Number(None, precision=0, minimum=0,
-                                           label="face index (empty: the largest face; 0: the leftmost)")
-                    with gr.Row():
-                        pads = [gr.Number(0, precision=0, label=f"pad {side}")
-                                for side in ("top", "bottom", "left", "right")]
-                    crf = gr.Slider(0, 51, value=DEFAULT_CRF, step=1, label="quality (crf: lower is better, larger)")
-                with gr.Accordion("Measure", open=False):
-                    measure_it = gr.Checkbox(True, label="measure the result (sync offset and confidence)")
-                    reference = gr.Video(label="reference video: the real footage, for the other figures",
-                                         sources=["upload"])
+        with gr.Tabs():
+            with gr.Tab("Lip-sync", id="file", elem_id="file_tab"):
                 with gr.Row():
-                    preview_button = gr.Button("Preview one frame", elem_id="preview")
-                    run_button = gr.Button("Lip-sync", variant="primary", elem_id="run")
-                    stop_button = gr.Button("Stop", variant="stop", elem_id="stop")
-            with gr.Column():
-                preview_image = gr.Image(label="preview", interactive=False, height=240, elem_id="preview_image")
-                result = gr.Video(label="result", interactive=False, elem_id="result")
-                summary = gr.Textbox(label="summary", interactive=False, elem_id="summary")
-                figures = gr.Markdown(visible=False, elem_id="figures")
-                plot = gr.Image(label="mouth opening over time", interactive=False, visible=False, elem_id="plot")
+                    with gr.Column():
+                        with gr.Tabs():
+                            with gr.Tab("Video", id="video") as video_tab:
+                                video = gr.Video(label="video", sources=["upload", "webcam"], elem_id="video")
+                            with gr.Tab("Photo", id="photo") as photo_tab:
+                                photo = gr.Image(label="photo", type="filepath", sources=["upload", "webcam"],
+                                                 elem_id="photo")
+                                # handed on as uploaded: the pipeline reads it and says in one line what is wrong with
+                                # a bad one, where Gradio's own decoding fails with a bare "Error" (an instance
+                                # attribute, as a subclass would make Gradio write a .pyi file beside this module)
+                                photo.preprocess = lambda payload: None if payload is None else payload.path
+                        with gr.Tabs():
+                            with gr.Tab("Sound", id="sound") as audio_tab:
+                                audio = gr.Audio(label="sound", type="filepath", sources=["upload", "microphone"],
+                                                 elem_id="audio")
+                            with gr.Tab("Text", id="text") as text_tab:
+                                text = gr.Textbox(label="text to speak", lines=3, elem_id="text")
+                                with gr.Row():
+                                    voice = gr.Dropdown(_voices(), value="", label="voice")
+                                    rate = gr.Slider(80, 400, value=175, step=5, label="rate (words a minute)")
+                        with gr.Accordion("Advanced", open=False):
+                            model = gr.Dropdown(models, value=generators.names()[0], label="model")
+                            personalize = gr.Radio(list(PERSONALIZE_MODES), value="auto",
+                                                   label="personalize on the video's own speech")
+                            face_index = gr.Number(None, precision=0, minimum=0,
+                                                   label="face index (empty: the largest face; 0: the leftmost)")
+                            with gr.Row():
+                                pads = [gr.Number(0, precision=0, label=f"pad {side}")
+                                        for side in ("top", "bottom", "left", "right")]
+                            crf = gr.Slider(0, 51, value=DEFAULT_CRF, step=1,
+                                            label="quality (crf: lower is better, larger)")
+                        with gr.Accordion("Measure", open=False):
+                            measure_it = gr.Checkbox(True, label="measure the result (sync offset and confidence)")
+                            reference = gr.Video(label="reference video: the real footage, for the other figures",
+                                                 sources=["upload"])
+                        with gr.Row():
+                            preview_button = gr.Button("Preview one frame", elem_id="preview")
+                            run_button = gr.Button("Lip-sync", variant="primary", elem_id="run")
+                            stop_button = gr.Button("Stop", variant="stop", elem_id="stop")
+                    with gr.Column():
+                        preview_image = gr.Image(label="preview", interactive=False, height=240,
+                                                 elem_id="preview_image")
+                        result = gr.Video(label="result", interactive=False, elem_id="result")
+                        summary = gr.Textbox(label="summary", interactive=False, elem_id="summary")
+                        figures = gr.Markdown(visible=False, elem_id="figures")
+                        plot = gr.Image(label="mouth opening over time", interactive=False, visible=False,
+                                        elem_id="plot")
+            with gr.Tab("Live", id="live", elem_id="live_tab"):
+                gr.Markdown("The avatar speaks what the microphone hears, as you speak (the page shows about "
+                            f"{1 / LIVE_CHUNK_S:.0f} frames a second; `lip_sync.py --live` streams every frame).")
+                with gr.Row():
+                    with gr.Column():
+                        live_avatar = gr.File(label="avatar: a video or photo", file_types=["video", "image"],
+                                              elem_id="live_avatar")
+                        live_prepare = gr.Button("Prepare", elem_id="live_prepare")
+                        live_mic = gr.Audio(label="microphone", sources=["microphone"], streaming=True, type="numpy",
+                                            elem_id="live_mic")
+                    with gr.Column():
+                        live_out = gr.Image(label="avatar", interactive=False, elem_id="live_out")
+                        live_status = gr.Textbox(label="status", interactive=False, elem_id="live_status")
         run_state = gr.State(None)
         with gr.Row(visible=False):  # the API's own inputs: /lip_sync(video, audio, text, model, personalize)
             api_video, api_audio = gr.File(label="video"), gr.File(label="audio")
@@ -539,6 +635,11 @@ def build(sessions: Sessions):
                          api_name="lip_sync", concurrency_id="work",
                          api_description="Make the face in `video` (a video or photo file) speak `audio` (a sound "
                                          "file) or `text`; returns the result video and a summary line.")
+        live_prepare.click(guarded(on_live_prepare, lambda *a: a[:1]), [live_avatar], [live_out, live_status],
+                           concurrency_id="work", api_visibility="private")
+        live_mic.stream(guarded(on_live_chunk, lambda *a: ()), [live_mic], [live_out, live_status],
+                        stream_every=LIVE_CHUNK_S, time_limit=None, concurrency_id="live", api_visibility="private")
+        live_mic.stop_recording(on_live_stop, None, live_status, queue=False, api_visibility="private")
         demo.unload(on_unload)
     demo.queue(default_concurrency_limit=1, max_size=QUEUE_SIZE)
     return demo

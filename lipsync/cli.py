@@ -132,14 +132,15 @@ def lip_sync_parser() -> argparse.ArgumentParser:
                         "(by default output/<video stem>_live.ts); reports go to stderr")
     p.add_argument("--lookahead", type=float, default=None,
                    help="sync model: plan the mouth as a stream does, hearing this many seconds of sound after each "
-                        "frame (by default all the model reads, about 0.26 s, live; the whole sound otherwise)")
+                        "frame's middle (with --live by default 0.2; without, the whole sound is heard unless given; "
+                        "about 0.26 is all the model reads)")
     p.add_argument("--quiet", action="store_true", help="no progress bars or summary")
     p.add_argument("--verbose", action="store_true", help="also print what each stage decided (debug details)")
     return p
 
 
 def _lip_sync_live(args: argparse.Namespace) -> int:
-    from .live import live
+    from .live import LIVE_LOOKAHEAD, live
 
     unsupported = [flag for flag, used in (("--batch", args.batch), ("--model", args.model != "sync"),
                                           ("--engine", args.engine != "local"), ("--loop", args.loop != "pingpong"),
@@ -150,7 +151,8 @@ def _lip_sync_live(args: argparse.Namespace) -> int:
     if not args.video_path:
         raise LipSyncError("missing --video_path: the video or photo of the avatar")
     report = live(video_path=args.video_path, audio_path=args.audio_path, text=args.text, outfile=args.outfile,
-                  lookahead_s=args.lookahead, voice=args.voice, rate=args.rate, quiet=args.quiet, fps=args.fps,
+                  lookahead_s=LIVE_LOOKAHEAD if args.lookahead is None else args.lookahead, voice=args.voice,
+                  rate=args.rate, quiet=args.quiet, fps=args.fps,
                   detector=args.detector, face_index=args.face_index, box=_box(args.box), pads=tuple(args.pads),
                   personalize=args.personalize, personalize_seconds=args.personalize_seconds,
                   checkpoint_path=args.checkpoint_path, use_cache=not args.no_cache, still=args.still)

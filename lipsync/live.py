@@ -53,6 +53,7 @@ CHUNK_S = 0.02  # a sound file is played in chunks of this long
 STARVED_S = 0.1  # the input this far behind the stream's clock: silence fills in, the mouth rests
 MAX_BACKLOG = 3  # more frames than this waiting to be rendered: the oldest are dropped
 STREAM_CRF = 23
+LIVE_LOOKAHEAD = 0.2  # seconds of sound after a frame's middle that live mode waits for (see the README's table)
 SAMPLE_RATE = audio_lib.SAMPLE_RATE
 
 
@@ -117,7 +118,7 @@ class Avatar:
         return cls(video_path, frames, smooth.landmarks[:len(frames)], stage, renderer, rate, info.colour,
                    photo=info.is_image and not still)
 
-    def session(self, lookahead_s: Optional[float] = None) -> "LiveSession":
+    def session(self, lookahead_s: Optional[float] = LIVE_LOOKAHEAD) -> "LiveSession":
         """A new stream (see `LiveSession`); `lookahead_s`: how much sound after a frame's middle
         it waits for (None: all that the model reads, about 0.26 s)."""
         return LiveSession(self, lookahead_s)
@@ -160,7 +161,7 @@ def _read_frames(info: MediaInfo, fps: float, n: int) -> List[np.ndarray]:
 class LiveSession:
     """One stream of an `Avatar`: `feed` sound, get the frames that became ready."""
 
-    def __init__(self, avatar: Avatar, lookahead_s: Optional[float] = None):
+    def __init__(self, avatar: Avatar, lookahead_s: Optional[float] = LIVE_LOOKAHEAD):
         self.avatar = avatar
         self.plan = avatar.stage.stream(avatar.fps, lookahead_s)
         self.frames_out = 0
@@ -337,7 +338,8 @@ class StreamWriter:
         self._proc.wait()
         self._errlog.seek(0)
         err = self._errlog.read().decode("utf-8", "replace").strip()
-        raise OutputError(f"{self.name}: ffmpeg could not write the stream ({err.splitlines()[-1] if err else 'its output closed'})")
+        last = err.splitlines()[-1] if err else "its output closed"
+        raise OutputError(f"{self.name}: ffmpeg could not write the stream ({last})")
 
     def close(self) -> None:
         for items in self._queues.values():
@@ -377,15 +379,17 @@ class LiveReport:
         return float(np.percentile(self.latencies, q)) if self.latencies else float("nan")
 
     def summary(self) -> str:
+        latency = (f"median {1000 * self.latency(50):.0f} ms, 95th percentile {1000 * self.latency(95):.0f} ms"
+                   if self.latencies else "none measured (only silence)")
         return (f"live: {self.frames} frames ({self.frames / self.fps:.1f} s at {self.fps:g} fps, "
                 f"{self.size[0]}x{self.size[1]}, {self.renderer}) to {self.outfile} in {self.seconds:.1f} s; "
-                f"latency from sound in to frame out: median {1000 * self.latency(50):.0f} ms, 95th percentile "
-                f"{1000 * self.latency(95):.0f} ms (look-ahead {1000 * self.lookahead_s:.0f} ms); "
+                f"latency from sound in to frame out: {latency} (look-ahead {1000 * self.lookahead_s:.0f} ms); "
                 f"{self.dropped} frames dropped")
 
 
-def run_live(avatar: Avatar, sound: SoundInput, writer: StreamWriter, *, lookahead_s: Optional[float] = None,
-             progress: Progress = Progress(), outfile: str = "-", max_backlog: Optional[int] = MAX_BACKLOG) -> LiveReport:
+def run_live(avatar: Avatar, sound: SoundInput, writer: StreamWriter, *,
+             lookahead_s: Optional[float] = LIVE_LOOKAHEAD, progress: Progress = Progress(), outfile: str = "-",
+             max_backlog: Optional[int] = MAX_BACKLOG) -> LiveReport:
     """Streams `avatar` speaking `sound` into `writer` in real time, until the sound ends.
     Frames ready beyond `max_backlog` at once are dropped (None: none is)."""
     start = time.monotonic()
@@ -464,6 +468,8 @@ def run_live(avatar: Avatar, sound: SoundInput, writer: StreamWriter, *, lookahe
                     break
         except KeyboardInterrupt:  # Ctrl-C (SIGTERM, SIGHUP) ends a live stream as the end of its sound does
             pass
+        if session.samples == 0:
+            raise InputError(f"{sound.name}: no sound arrived before it ended")
         emit(session.finish())
     return LiveReport(frames, fps, dropped, latencies, time.monotonic() - start, (avatar.width, avatar.height),
                       avatar.renderer_name, session.lookahead_s, outfile)
@@ -478,7 +484,7 @@ def default_live_outfile(video_path: str, output_dir: str = "output") -> str:
 
 
 def live(*, video_path: str, audio_path: Optional[str] = None, text: Optional[str] = None,
-         outfile: Optional[str] = None, output_dir: str = "output", lookahead_s: Optional[float] = None,
+         outfile: Optional[str] = None, output_dir: str = "output", lookahead_s: Optional[float] = LIVE_LOOKAHEAD,
          speed: float = 1.0, voice: Optional[str] = None, rate: Optional[int] = None, crf: int = STREAM_CRF,
          quiet: bool = False, **avatar_options) -> LiveReport:
     """`video_path`'s face speaking a sound as it arrives, written as a stream in real time.

@@ -15,6 +15,7 @@ import time
 import urllib.error
 import urllib.request
 
+import cv2
 import numpy as np
 import pytest
 
@@ -140,6 +141,17 @@ def test_stage_reporter_names_each_stage_with_its_own_fraction():
     report("personalizing", 0, None)
     report("lip-syncing", 75, 75)
     assert seen == [(0.2, "tracking the face: 10 / 50"), (0.0, "personalizing"), (1.0, "rendering: 75 / 75")]
+
+
+def test_microphone_chunks_become_16k_mono():
+    t = np.arange(4800) / 48000
+    tone = np.sin(2 * np.pi * 440 * t)
+    stereo = (np.stack([tone, tone], axis=1) * 16384).astype(np.int16)  # 0.1 s at 48 kHz, two channels
+    got = app.to_16k_mono(stereo, 48000)
+    assert got.dtype == np.float32 and got.shape == (1600,)
+    want = 0.5 * np.sin(2 * np.pi * 440 * np.arange(1600) / 16000)
+    assert np.abs(got[100:-100] - want[100:-100]).max() < 0.01
+    np.testing.assert_allclose(app.to_16k_mono(want, 16000), want, atol=1e-6)  # already 16 kHz mono: as it is
 
 
 def test_figures_table_shows_known_figures_in_order():
@@ -468,3 +480,49 @@ def test_page_shows_the_error_of_a_bad_upload(server, browser, clips):
     assert error.is_visible() and "Traceback" not in page.inner_text("body")
     _only_local(page, server["url"])
     page.close()
+
+
+def test_live_tab_turns_the_microphone_into_a_speaking_avatar(server, clips, tmp_path):
+    """Chromium's fake microphone plays a sound file (in a loop); the avatar's frames come back."""
+    from playwright.sync_api import sync_playwright
+
+    from lipsync.face import landmarks, track as face_track
+
+    mic = write_wav(str(tmp_path / "mic.wav"), speechlike(4.0, seed=3), 16000)
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=chromium(), args=[
+            "--no-sandbox", "--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream",
+            f"--use-file-for-fake-audio-capture={mic}"])
+        try:
+            page = b.new_page(viewport={"width": 1280, "height": 1000})
+            page.server_log = server["log"]
+            page.goto(server["url"])
+            page.get_by_role("tab", name="Live").click()
+            with page.expect_response(lambda r: "/gradio_api/upload" in r.url, timeout=60000):
+                page.locator("#live_avatar input[type=file]").set_input_files(clips["video"])
+            page.click("#live_prepare")
+            page.wait_for_function("document.querySelector('#live_status textarea').value.startsWith('avatar ready')",
+                                   timeout=120000)
+            page.locator("#live_mic button", has_text="Record").click()
+            shown, deadline = [], time.time() + 6
+            while time.time() < deadline:
+                src = page.evaluate("document.querySelector('#live_out img') && "
+                                    "document.querySelector('#live_out img').src")
+                if src and src not in shown:
+                    shown.append(src)
+                time.sleep(0.05)
+            page.locator("#live_mic button", has_text="Stop").click()
+            page.wait_for_function("document.querySelector('#live_status textarea').value.includes('stopped after')",
+                                   timeout=30000)
+            status = page.input_value("#live_status textarea")
+        finally:
+            b.close()
+    frames = int(status.split("after ")[1].split()[0])
+    assert frames >= 25 * 2, status  # at least 2 s of the stream (the page records for about 6)
+    assert len(shown) >= 15, len(shown)  # the page showed it as it went, up to ten frames a second
+    tracker = face_track.FaceTracker(face_track.TrackSettings())
+    openings = []
+    for src in shown[5:]:
+        image = cv2.imdecode(np.frombuffer(urllib.request.urlopen(src).read(), np.uint8), cv2.IMREAD_COLOR)
+        openings.append(landmarks.mouth_opening(tracker(image)))
+    assert np.nanmax(openings) - np.nanmin(openings) > 0.04, openings  # the mouth moves with the microphone's syllables
