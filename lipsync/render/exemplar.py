@@ -21,6 +21,9 @@ single frame (a photo) the bank holds that frame and the result is the mesh rend
 """
 from __future__ import annotations
 
+import functools
+import os
+from concurrent.futures import ThreadPoolExecutor
 from typing import Callable, List, Optional, Sequence
 
 import cv2
@@ -42,6 +45,7 @@ LIGHT_SIGMA = 0.15  # inter-ocular units: the scale over which the sample's ligh
 # sample: its pose is right by definition, but its own mouth shows through. Taken when no sample is close
 # (a head pose the bank never saw): a sample 0.07 inter-ocular units from the wanted shape or pose costs as much.
 OWN_FRAME_COST = 0.005
+DRAW_THREADS = 2  # frames of a batch drawn at once
 WARP_POINTS = np.concatenate([np.arange(48, 68), JAW[2:15], np.arange(30, 36)])  # the mesh the sample is warped on
 
 
@@ -77,6 +81,12 @@ def choose(costs: np.ndarray, previous: Optional[int] = None, switch: float = SW
     return cand[np.arange(n), path]
 
 
+@functools.lru_cache(maxsize=1)
+def _drawers() -> ThreadPoolExecutor:
+    """The threads that draw the frames of a batch (one per core, at most DRAW_THREADS)."""
+    return ThreadPoolExecutor(max(1, min(DRAW_THREADS, os.cpu_count() or 1)), thread_name_prefix="lipsync-draw")
+
+
 class ExemplarRenderer(MeshRenderer):
     """Draws each wanted mouth with the closest sample of the person's own mouth bank."""
 
@@ -106,8 +116,15 @@ class ExemplarRenderer(MeshRenderer):
         self._previous = int(picks[-1])
         own_index = len(self._usable)  # the last column: the frame's own lower face
         self.chosen.extend(-1 if k == own_index else int(self._usable[k]) for k in picks)
-        return [self.warp(f, p, d) if k == own_index else self.draw(f, p, d, int(k))
-                for f, p, d, k in zip(frames, faces, wanted, picks)]
+
+        def one(job) -> np.ndarray:
+            f, p, d, k = job
+            return self.warp(f, p, d) if k == own_index else self.draw(f, p, d, int(k))
+
+        jobs = list(zip(frames, faces, wanted, picks))
+        if len(jobs) == 1:
+            return [one(jobs[0])]
+        return list(_drawers().map(one, jobs))  # OpenCV and numpy let go of the GIL: two frames at once
 
     def draw(self, frame: np.ndarray, points: np.ndarray, dst: np.ndarray, choice: int) -> np.ndarray:
         """`frame` with its lower face moved to `dst` (68, 2) and the usable sample `choice` pasted on it."""
