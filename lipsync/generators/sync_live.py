@@ -12,7 +12,8 @@ each of them is its causal counterpart:
   gives the newest phones, an utterance ends every UTTERANCE_S so that its cepstral mean
   follows the voice;
 - the pause and loud levels (`features.level_span`) are percentiles of the last HISTORY_S of
-  sound, starting from typical speech levels;
+  sound (typical speech levels for the first LEVELS_AFTER_S: kept longer, as a prior, they held
+  a loud recording's mouth open through its pauses for many seconds);
 - a quiet stretch is a pause once it has lasted MIN_PAUSE_S, or OPEN_PAUSE_S when it runs on
   to the newest sound (its end is not known yet);
 - the smoothing over time holds the newest frame (as `smoothing.gaussian` holds an edge).
@@ -32,15 +33,13 @@ import numpy as np
 
 from .. import smoothing
 from ..io import audio as audio_lib
-from .features import (DRIVE_SMOOTH_SIGMA, ENVELOPE_HALF_WIDTH_S, FLOOR_PERCENTILE, PEAK_PERCENTILE,
-                       SPEECH_BAND_HZ, level_span)
+from .features import DRIVE_SMOOTH_SIGMA, ENVELOPE_HALF_WIDTH_S, SPEECH_BAND_HZ, level_span
 from .visemes import N_VISEMES, _INDEX
 
 UTTERANCE_S = 3.0  # the live recogniser ends an utterance this often (its cepstral mean updates then)
 HISTORY_S = 60.0  # the pause and loud levels are percentiles of this much of the latest sound
-PRIOR_LEVELS = (-2.6, -0.6)  # typical pause and loud levels of speech (log-mel units), before any is heard
-PRIOR_S = 4.0  # ... worth this much sound at first
-PRIOR_FADE_S = 20.0  # ... and nothing once this much has been heard
+PRIOR_LEVELS = (-2.6, -0.6)  # typical pause and loud levels of speech (log-mel units)...
+LEVELS_AFTER_S = 1.0  # ... until this much has been heard
 OPEN_PAUSE_S = 0.15  # a quiet stretch running on to the newest sound rests the mouth once this long
 KEEP_STEPS = 400  # mel steps (5 s) of the past kept, beyond what the network reads
 # pocketsphinx's initial cepstral mean for live decoding: measured on speech at a usual level (its default,
@@ -108,28 +107,21 @@ class LivePhones:
 
 
 class _Levels:
-    """The (pause, loud) levels of the latest HISTORY_S of a level track. Until PRIOR_FADE_S of it
-    has been heard they are those of the track together with typical speech (PRIOR_LEVELS, worth
-    PRIOR_S at first, less and less as the track grows): a few seconds of speech without a
-    pause do not make their own quiet syllables the pause level."""
+    """The (pause, loud) levels of the latest HISTORY_S of a level track, as `features.level_span`
+    measures a whole clip's; typical speech levels (PRIOR_LEVELS) until LEVELS_AFTER_S of it has
+    been heard."""
 
     def __init__(self, rate: float):
         self.rate = rate
         self._values: Deque[float] = collections.deque(maxlen=int(HISTORY_S * rate))
-        n = max(2, int(PRIOR_S * rate))
-        floor, peak = PRIOR_LEVELS
-        # values whose FLOOR_PERCENTILE and PEAK_PERCENTILE are the prior's levels
-        self._prior = np.interp(np.linspace(0, 100, n), [0, FLOOR_PERCENTILE, PEAK_PERCENTILE, 100],
-                                [floor - 0.5, floor, peak, peak + 0.2])
 
     def add(self, values: np.ndarray) -> None:
         self._values.extend(np.asarray(values, np.float64).tolist())
 
     def span(self) -> Optional[Tuple[float, float]]:
-        heard = np.fromiter(self._values, np.float64)
-        share = max(0.0, 1.0 - len(heard) / (PRIOR_FADE_S * self.rate))
-        prior = self._prior[::max(1, int(round(1 / share)))] if share > 0 else self._prior[:0]
-        return level_span(np.concatenate([prior, heard]))
+        if len(self._values) < LEVELS_AFTER_S * self.rate:
+            return PRIOR_LEVELS
+        return level_span(np.fromiter(self._values, np.float64))
 
 
 class LivePlan:
