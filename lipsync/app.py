@@ -86,6 +86,7 @@ class Sessions:
         self._seen: Dict[str, float] = {}  # session -> time of its last activity
         self._jobs: Dict[str, int] = {}  # session -> jobs queued or running
         self._names = itertools.count(1)
+        self.on_end: List[Callable[[str], None]] = []  # told of each session that ends (closed or expired)
 
     def folder(self, session: str) -> str:
         path = os.path.join(self.sessions, _safe(session))
@@ -146,6 +147,8 @@ class Sessions:
         """The page was closed: stop its job and remove its results, and the uploads it used
         that no other page has used or uploaded again since."""
         self.stop(session)
+        for hook in self.on_end:
+            hook(session)
         with self._lock:
             self._stop.pop(session, None)
             self._seen.pop(session, None)
@@ -303,6 +306,7 @@ class App:
         self.sessions = sessions
         self._live: Dict[str, dict] = {}  # session -> its avatar, stream and microphone rate
         self._live_lock = threading.Lock()
+        sessions.on_end.append(self.live_end)  # an avatar holds up to LIVE_LOOP_SECONDS of frames: freed with its page
 
     @staticmethod
     def _inputs(video: Optional[str], audio: Optional[str], text: Optional[str]
@@ -383,6 +387,7 @@ class App:
         stream; the newest frame (RGB, or None when none became ready) and a status line."""
         from .live import LIVE_LOOKAHEAD
 
+        self.sessions.use(session, [])  # a page streaming is active: not expired
         with self._live_lock:
             live = self._live.get(session)
         if live is None:
@@ -521,7 +526,6 @@ def build(sessions: Sessions):
         return "stopped: no output written"
 
     def on_unload(request: gr.Request):
-        app.live_end(request.session_hash)
         sessions.end(request.session_hash)
 
     def on_live_prepare(avatar, request: gr.Request, progress=gr.Progress()):

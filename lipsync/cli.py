@@ -152,7 +152,7 @@ def _lip_sync_live(args: argparse.Namespace) -> int:
         raise LipSyncError("missing --video_path: the video or photo of the avatar")
     report = live(video_path=args.video_path, audio_path=args.audio_path, text=args.text, outfile=args.outfile,
                   lookahead_s=LIVE_LOOKAHEAD if args.lookahead is None else args.lookahead, voice=args.voice,
-                  rate=args.rate, quiet=args.quiet, fps=args.fps,
+                  rate=args.rate, crf=args.crf, quiet=args.quiet, fps=args.fps,
                   detector=args.detector, face_index=args.face_index, box=_box(args.box), pads=tuple(args.pads),
                   personalize=args.personalize, personalize_seconds=args.personalize_seconds,
                   checkpoint_path=args.checkpoint_path, use_cache=not args.no_cache, still=args.still)
@@ -186,7 +186,7 @@ def _lip_sync(args: argparse.Namespace) -> int:
                    still=args.still, quiet=args.quiet, lookahead=args.lookahead)
     check_options(model=args.model, loop=args.loop, crf=args.crf, fps=args.fps, batch_size=args.batch_size,
                   face_index=args.face_index, box=options["box"], pads=options["pads"], detector=args.detector,
-                  personalize=args.personalize, personalize_seconds=args.personalize_seconds)
+                  personalize=args.personalize, personalize_seconds=args.personalize_seconds, lookahead=args.lookahead)
     if args.batch:
         if args.ray_cpus is not None and args.ray_cpus < 1:
             raise LipSyncError(f"--ray_cpus {args.ray_cpus}: must be 1 or more")

@@ -34,25 +34,24 @@ from typing import BinaryIO, Deque, List, Optional, Sequence, Tuple
 
 import numpy as np
 
-from .errors import InputError, OutputError
+from .errors import InputError, LipSyncError, OutputError
 from .face.detect import Box
 from .face.track import require_faces, track_media
 from .generators.base import Source
 from .io import audio as audio_lib
-from .io.files import NAME_MAX, atomic_output, check_output, shorten
-from .io.media import (VIDEO_OUTPUTS, Colour, MediaInfo, VideoReader, check_readable, ffmpeg_command, fps_fraction,
-                       read_image)
+from .io.files import NAME_MAX, atomic_output, check_output, register_writer, shorten, stop_process, unregister_writer
+from .io.media import (DEFAULT_CRF, VIDEO_OUTPUTS, Colour, MediaInfo, VideoReader, _put, _signals_deferred,
+                       check_readable, ffmpeg_command, fps_fraction, read_image)
 from .progress import CancelCheck, Progress, ProgressCallback
 from .render.alive import AliveRenderer
 from .render.loop import source_index
 
 LOOP_SECONDS = 10.0  # the avatar loops (back and forth) over at most this much of its video...
 LOOP_BYTES = 512 << 20  # ...held in memory in at most this many bytes
-ALIVE_PERIOD_S = 600.0  # a photo's blinks and sway repeat after this long
+ALIVE_PERIOD_S = 600.0  # a photo's blinks repeat after this long
 CHUNK_S = 0.02  # a sound file is played in chunks of this long
 STARVED_S = 0.1  # the input this far behind the stream's clock: silence fills in, the mouth rests
 MAX_BACKLOG = 3  # more frames than this waiting to be rendered: the oldest are dropped
-STREAM_CRF = 23
 LIVE_LOOKAHEAD = 0.2  # seconds of sound after a frame's middle that live mode waits for (see the README's table)
 SAMPLE_RATE = audio_lib.SAMPLE_RATE
 
@@ -107,6 +106,7 @@ class Avatar:
                                    personalize=personalize, personalize_seconds=personalize_seconds,
                                    use_cache=use_cache)
         rate, settings = media_tracking(info, fps, detector, face_index, box)
+        rate = float(fps_fraction(rate))  # the rate the stream declares (23.98 is 24000/1001): no drift in an hour
         n = 1 if info.is_image else max(1, min(int(round(loop_seconds * rate)),
                                                LOOP_BYTES // (info.width * info.height * 3)))
         track = track_media(info, rate, settings, use_cache=use_cache, progress=reporter, first=n)
@@ -135,8 +135,8 @@ class Avatar:
                 out.append(None)
                 todo.append((k, i))
         if todo:
-            if self.photo:  # the sway and blinks repeat
-                self.renderer.frames_done = indices[todo[0][0]] % int(ALIVE_PERIOD_S * self.fps)
+            if self.photo:  # the sway and blinks go by the stream's time (the blinks repeat after ALIVE_PERIOD_S)
+                self.renderer.frames_done = indices[todo[0][0]]
             drawn = self.renderer.render([self.frames[i] for _, i in todo], [self.faces[i] for _, i in todo],
                                          mouths[[k for k, _ in todo]])
             for (k, _), image in zip(todo, drawn):
@@ -232,7 +232,9 @@ class SoundInput:
     def get(self, timeout: float):
         item = self._queue.get(timeout=max(0.0, timeout))
         if item is None and self._error is not None:
-            raise self._error
+            if isinstance(self._error, (LipSyncError, KeyboardInterrupt)):
+                raise self._error
+            raise InputError(f"{self.name}: could not be read ({self._error})")
         return item
 
     def close(self) -> None:
@@ -251,7 +253,7 @@ class SoundInput:
                 data, odd = odd + data, b""
                 if len(data) % 2:
                     data, odd = data[:-1], data[-1:]
-                put(np.frombuffer(data, np.int16).astype(np.float32) / 32768.0)
+                put(np.frombuffer(data, "<i2").astype(np.float32) / 32768.0)
 
         return cls(read, name)
 
@@ -279,14 +281,16 @@ class StreamWriter:
     """Frames and their sound into one ffmpeg process: H.264 (x264 ultrafast, zero latency) and
     AAC, as MPEG-TS for '-' (standard output) or a .ts file, else the container of the file's
     extension. The picture goes in on standard input, the sound (s16le) on a second pipe; a
-    thread feeds each, so neither waits on the other."""
+    thread feeds each, so neither waits on the other. ffmpeg runs in a session of its own: the
+    terminal's Ctrl-C reaches this process only, which ends the stream and then closes it."""
 
     def __init__(self, path: str, width: int, height: int, fps: float, colour: Optional[Colour] = None,
-                 crf: int = STREAM_CRF, name: Optional[str] = None):
-        self.path, self.name = path, name or path
+                 crf: int = DEFAULT_CRF, name: Optional[str] = None):
+        self.path = path
+        self.name = name or ("standard output" if path == "-" else path)
         rate = fps_fraction(fps)
-        read_fd, self._audio_fd = os.pipe()
         colour = colour or Colour()
+        read_fd, write_fd = os.pipe()
         cmd = ffmpeg_command("-y", "-f", "rawvideo", "-pix_fmt", "bgr24", "-s", f"{width}x{height}",
                              "-r", f"{rate.numerator}/{rate.denominator}", "-i", "pipe:0",
                              "-f", "s16le", "-ar", str(SAMPLE_RATE), "-ac", "1", "-i", f"pipe:{read_fd}",
@@ -299,66 +303,79 @@ class StreamWriter:
             cmd += ["-f", "mpegts", "-flush_packets", "1"]
         cmd.append("pipe:1" if path == "-" else path)
         self._errlog = tempfile.TemporaryFile()
-        self._proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=None if path == "-" else subprocess.DEVNULL,
-                                      stderr=self._errlog, pass_fds=(read_fd,))
-        os.close(read_fd)
-        self._audio = os.fdopen(self._audio_fd, "wb", buffering=0)
-        self._queues = {"video": queue.Queue(maxsize=8), "audio": queue.Queue(maxsize=64)}
+        try:
+            with _signals_deferred():
+                self._proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stderr=self._errlog, pass_fds=(read_fd,),
+                                              stdout=None if path == "-" else subprocess.DEVNULL,
+                                              start_new_session=True)
+                if path != "-":
+                    register_writer(path, self._proc)
+        except BaseException:
+            os.close(write_fd)
+            self._errlog.close()
+            raise
+        finally:
+            os.close(read_fd)
+        self._audio = os.fdopen(write_fd, "wb")
         self._broken = False
-        self._threads = [threading.Thread(target=self._feed, args=(self._queues["video"], self._proc.stdin),
-                                          name="lipsync-live-video", daemon=True),
-                         threading.Thread(target=self._feed, args=(self._queues["audio"], self._audio),
-                                          name="lipsync-live-audio", daemon=True)]
+        self._queues = {"video": queue.Queue(maxsize=8), "audio": queue.Queue(maxsize=64)}
+        self._threads = [threading.Thread(target=self._feed, args=(self._queues[kind], pipe),
+                                          name=f"lipsync-live-{kind}", daemon=True)
+                         for kind, pipe in (("video", self._proc.stdin), ("audio", self._audio))]
         for thread in self._threads:
             thread.start()
 
     def _feed(self, items: queue.Queue, pipe) -> None:
-        while True:
-            data = items.get()
-            if data is None:
-                with contextlib.suppress(OSError):
-                    pipe.close()
-                return
-            try:
+        try:
+            while True:
+                data = items.get()
+                if data is None:
+                    break
                 pipe.write(data)
-            except (BrokenPipeError, OSError, ValueError):
-                self._broken = True
-                return
+                pipe.flush()
+        except (BrokenPipeError, OSError, ValueError):
+            self._broken = True
+        finally:
+            with contextlib.suppress(OSError, ValueError):
+                pipe.close()
+
+    def _feeding(self) -> bool:
+        return not self._broken and all(thread.is_alive() for thread in self._threads)
 
     def write(self, image: np.ndarray, sound: np.ndarray) -> None:
         """One frame and the sound it spans (float32 at 16 kHz)."""
-        if self._broken or self._proc.poll() is not None:
-            self._fail()
         pcm = (np.clip(sound, -1, 1) * 32767).astype("<i2").tobytes()
-        self._queues["audio"].put(pcm)
-        self._queues["video"].put(np.ascontiguousarray(image).tobytes())
+        if not (_put(self._queues["audio"], pcm, self._feeding)
+                and _put(self._queues["video"], np.ascontiguousarray(image).tobytes(), self._feeding)):
+            self._fail()
 
     def _fail(self):
-        self._proc.kill()
-        self._proc.wait()
+        self.abort()
         self._errlog.seek(0)
         err = self._errlog.read().decode("utf-8", "replace").strip()
         last = err.splitlines()[-1] if err else "its output closed"
         raise OutputError(f"{self.name}: ffmpeg could not write the stream ({last})")
 
     def close(self) -> None:
+        """Ends the stream: the file is complete when this returns."""
         for items in self._queues.values():
-            items.put(None)
+            _put(items, None, self._feeding)
         for thread in self._threads:
-            thread.join()
+            thread.join(timeout=60)
         code = self._proc.wait()
+        unregister_writer(self.path)
         if code != 0 or self._broken:
             self._fail()
         self._errlog.close()
 
     def abort(self) -> None:
-        self._proc.kill()
-        self._proc.wait()
-        for items in self._queues.values():
+        stop_process(self._proc)
+        unregister_writer(self.path)
+        for items in self._queues.values():  # the feeders, waiting on an empty queue, end
             with contextlib.suppress(queue.Full):
                 items.put_nowait(None)
-        with contextlib.suppress(OSError):
-            self._audio.close()
+        for thread in self._threads:
+            thread.join(timeout=5)
 
 
 @dataclasses.dataclass
@@ -399,7 +416,7 @@ def run_live(avatar: Avatar, sound: SoundInput, writer: StreamWriter, *,
     audio_start = 0  # sample of the stream where `audio` begins
     arrivals: Deque[Tuple[int, float]] = collections.deque()  # (end sample of a chunk heard, when it came)
     latencies: List[float] = []
-    dropped = frames = 0
+    dropped = frames = heard = 0  # heard: samples that arrived (not the silence filled in)
 
     def boundary(j: int) -> int:
         return int(round(j * SAMPLE_RATE / fps))
@@ -444,8 +461,9 @@ def run_live(avatar: Avatar, sound: SoundInput, writer: StreamWriter, *,
                 except queue.Empty:  # starved: the stream goes on in silence
                     gap = time.monotonic() - clock - session.samples / SAMPLE_RATE
                     silence = np.zeros(max(1, int(gap * SAMPLE_RATE)), np.float32)
-                    audio.append(silence)
-                    emit(session.feed(silence, newest=max_backlog))
+                    with _signals_deferred():  # a stop lands between frames, never inside one
+                        audio.append(silence)
+                        emit(session.feed(silence, newest=max_backlog))
                     continue
                 if item is None:
                     break
@@ -459,16 +477,18 @@ def run_live(avatar: Avatar, sound: SoundInput, writer: StreamWriter, *,
                     if not ended:
                         chunks.append(more)
                 end = session.samples
-                for arrived, chunk in chunks:
-                    audio.append(chunk)
-                    end += len(chunk)
-                    arrivals.append((end, arrived))
-                emit(session.feed(np.concatenate([chunk for _, chunk in chunks]), newest=max_backlog))
+                with _signals_deferred():
+                    for arrived, chunk in chunks:
+                        audio.append(chunk)
+                        end += len(chunk)
+                        arrivals.append((end, arrived))
+                        heard += len(chunk)
+                    emit(session.feed(np.concatenate([chunk for _, chunk in chunks]), newest=max_backlog))
                 if ended:
                     break
         except KeyboardInterrupt:  # Ctrl-C (SIGTERM, SIGHUP) ends a live stream as the end of its sound does
             pass
-        if session.samples == 0:
+        if heard == 0:
             raise InputError(f"{sound.name}: no sound arrived before it ended")
         emit(session.finish())
     return LiveReport(frames, fps, dropped, latencies, time.monotonic() - start, (avatar.width, avatar.height),
@@ -485,7 +505,7 @@ def default_live_outfile(video_path: str, output_dir: str = "output") -> str:
 
 def live(*, video_path: str, audio_path: Optional[str] = None, text: Optional[str] = None,
          outfile: Optional[str] = None, output_dir: str = "output", lookahead_s: Optional[float] = LIVE_LOOKAHEAD,
-         speed: float = 1.0, voice: Optional[str] = None, rate: Optional[int] = None, crf: int = STREAM_CRF,
+         speed: float = 1.0, voice: Optional[str] = None, rate: Optional[int] = None, crf: int = DEFAULT_CRF,
          quiet: bool = False, **avatar_options) -> LiveReport:
     """`video_path`'s face speaking a sound as it arrives, written as a stream in real time.
 
@@ -517,6 +537,8 @@ def live(*, video_path: str, audio_path: Optional[str] = None, text: Optional[st
     avatar = Avatar.prepare(video_path, quiet=quiet, **avatar_options)
     with temp_dir("live") as workdir:
         if audio_path == "-":
+            if sys.stdin is None or sys.stdin.closed:
+                raise InputError("standard input: closed; pipe the sound in (raw 16 kHz mono s16le)")
             sound = SoundInput.from_pipe(sys.stdin.buffer)
         else:
             sound = SoundInput.from_file(prepare_audio(audio_path, text, workdir, voice, rate, reporter), speed)

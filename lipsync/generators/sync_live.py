@@ -146,7 +146,9 @@ class LivePlan:
         self._band_slice = audio_lib.mel_band(*SPEECH_BAND_HZ)
         self._step_levels = _Levels(audio_lib.MEL_FRAMES_PER_SECOND)
         self._frame_levels = _Levels(fps)
-        self._radius = max(1, int(np.ceil(smoothing.TRUNCATE * max(DRIVE_SMOOTH_SIGMA, 0.5))))
+        from .sync import SMOOTH_SIGMA
+
+        self._radius = max(1, int(np.ceil(smoothing.TRUNCATE * max(DRIVE_SMOOTH_SIGMA, SMOOTH_SIGMA))))
         self._past_disp = np.zeros((0, self.dims.n_points, 2), np.float32)
         self._past_drive = np.zeros(0, np.float32)
 
@@ -176,8 +178,10 @@ class LivePlan:
             self._level = np.concatenate([self._level, level])
             self._band = np.concatenate([self._band, mel[self._band_slice].mean(axis=0)])
             self._step_levels.add(level)
-        ready_s = self.samples / audio_lib.SAMPLE_RATE - self.lookahead_s
-        upto = max(0, int(np.floor(ready_s * self.fps - 0.5)) + 1)  # frames whose mid time is at most ready_s
+        heard = self.samples / audio_lib.SAMPLE_RATE
+        # frames whose mid time plus the look-ahead, and whose end, have been heard
+        upto = max(0, min(int(np.floor((heard - self.lookahead_s) * self.fps - 0.5)) + 1,
+                          int(np.floor(heard * self.fps + 1e-9))))
         return self._frames(upto if self._limit is None else min(upto, self._limit))
 
     def finish(self) -> np.ndarray:

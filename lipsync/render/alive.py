@@ -92,7 +92,7 @@ class AliveRenderer(MouthRenderer):
 
     def __init__(self, renderer: MouthRenderer, fps: float, duration: float, seed: int = 0):
         self.renderer, self.fps, self.seed = renderer, fps, seed
-        self.blinks = lambda t: blink_amount(t, duration, seed)
+        self.blinks = lambda t: blink_amount(np.mod(t, duration), duration, seed)  # a longer stream: they repeat
         self.frames_done = 0
 
     def render(self, frames: Sequence[np.ndarray], faces: Sequence[np.ndarray], mouths) -> List[np.ndarray]:
