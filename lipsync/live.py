@@ -87,21 +87,14 @@ class Avatar:
         """The avatar of a video or photo, with `lip_sync`'s options and checks; the default
         model ("sync") only. The face is tracked over the first `loop_seconds` of a video (cached)."""
         from .generators.sync import SyncGenerator
-        from .pipeline import check_box, check_options, make_generator, media_tracking, _scaled
-        from .io.media import probe
+        from .pipeline import check_options, checked_media, make_generator, media_tracking
 
         reporter = Progress(quiet, progress, cancel)
         check_options(fps=fps, face_index=face_index, box=box, pads=pads, detector=detector, personalize=personalize,
                       personalize_seconds=personalize_seconds)
         if not (loop_seconds > 0):
             raise InputError(f"loop length {loop_seconds:g} s: must be more than 0")
-        info = probe(video_path)
-        if not info.has_video:
-            raise InputError(f"{video_path}: has no video stream (an audio file given as the video?)")
-        check_box(box, info.width, info.height, video_path)
-        info = info.fitted()
-        if info.stored_size:
-            box = _scaled(box, info.width / info.stored_size[0])
+        info, box = checked_media(video_path, box)
         generator = make_generator(SyncGenerator.name, pads=pads, checkpoint_path=checkpoint_path,
                                    personalize=personalize, personalize_seconds=personalize_seconds,
                                    use_cache=use_cache)

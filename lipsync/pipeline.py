@@ -91,15 +91,9 @@ def check_box(box: Optional[Box], width: int, height: int, source: str) -> None:
                          f"{width}x{height} frame")
 
 
-def _checked_inputs(video_path: str, audio_path: Optional[str], text: Optional[str],
-                    box: Optional[Box]) -> Tuple[MediaInfo, Optional[Box]]:
-    """The probed input as the toolkit reads it (scaled down to fit) and the face box in its
-    pixels; InputError for a missing sound, an empty text, a file that is not a video or photo,
-    or a box outside the frame."""
-    if text is not None and not text.strip():
-        raise InputError("the text to speak is empty")
-    if text is None and not audio_path:
-        raise InputError("no sound given: give an audio file or a text to speak")
+def checked_media(video_path: str, box: Optional[Box]) -> Tuple[MediaInfo, Optional[Box]]:
+    """The probed video or photo as the toolkit reads it (scaled down to fit) and the face box
+    in its pixels; InputError for a file that is not a video or photo, or a box outside the frame."""
     info = probe(video_path)
     if not info.has_video:
         raise InputError(f"{video_path}: has no video stream (an audio file given as the video?)")
@@ -109,6 +103,17 @@ def _checked_inputs(video_path: str, audio_path: Optional[str], text: Optional[s
         log.warning("%s: %dx%d frames are larger than %d pixels on a side; scaled down to %dx%d", video_path,
                     *info.stored_size, MAX_SIDE, info.width, info.height)
         box = _scaled(box, info.width / info.stored_size[0])
+    return info, box
+
+
+def _checked_inputs(video_path: str, audio_path: Optional[str], text: Optional[str],
+                    box: Optional[Box]) -> Tuple[MediaInfo, Optional[Box]]:
+    """`checked_media`, after checking that there is a sound (a readable file, or a text)."""
+    if text is not None and not text.strip():
+        raise InputError("the text to speak is empty")
+    if text is None and not audio_path:
+        raise InputError("no sound given: give an audio file or a text to speak")
+    info, box = checked_media(video_path, box)
     if text is None:
         check_readable(audio_path, "audio")
     return info, box
