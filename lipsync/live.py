@@ -74,6 +74,7 @@ class Avatar:
                  colour: Optional[Colour] = None, photo: bool = False):
         self.name, self.frames, self.faces, self.stage, self.fps = name, frames, faces, stage, fps
         self.colour, self.photo = colour, photo
+        self._drawer = renderer
         self.renderer = AliveRenderer(renderer, fps, ALIVE_PERIOD_S) if photo else renderer
         self.renderer_name = type(renderer).__name__
         self.height, self.width = frames[0].shape[:2]
@@ -134,6 +135,9 @@ class Avatar:
                                          mouths[[k for k, _ in todo]])
             for (k, _), image in zip(todo, drawn):
                 out[k] = image
+            chosen = getattr(self._drawer, "chosen", None)  # the exemplar renderer's record, for inspection
+            if chosen is not None and len(chosen) > 1000:  # a stream runs for hours: keep its latest only
+                del chosen[:-100]
         return out
 
 
