@@ -46,7 +46,6 @@ KEEP_MINUTES = 60  # a session idle this long with no job queued or running is r
 QUEUE_SIZE = 16  # jobs waiting at most; a page asking for more is told the queue is full
 LIVE_LOOP_SECONDS = 4.0  # a live avatar loops over this much of its video (held in memory per page)
 LIVE_CHUNK_S = 0.1  # the page sends the microphone's sound this often, and shows the newest frame each time
-SAMPLE_RATE_16K = 16000
 STAGES = {"speaking": "speaking the text", "tracking face": "tracking the face", "personalizing": "personalizing",
           "lip-syncing": "rendering"}  # the pipeline's stage names, as the page shows them
 FIGURES = {  # evaluate's keys the page shows, and what they mean
@@ -417,13 +416,15 @@ def to_16k_mono(sound: np.ndarray, rate: int) -> np.ndarray:
     """float32 mono at 16 kHz of a chunk of int16 or float samples, (n,) or (n, channels)."""
     from scipy.signal import resample_poly
 
+    from .io.audio import SAMPLE_RATE
+
     x = np.asarray(sound)
     x = x.astype(np.float32) / 32768.0 if x.dtype == np.int16 else x.astype(np.float32)
     if x.ndim == 2:
         x = x.mean(axis=1)
-    if rate != SAMPLE_RATE_16K:
-        g = np.gcd(int(rate), SAMPLE_RATE_16K)
-        x = resample_poly(x, SAMPLE_RATE_16K // g, int(rate) // g).astype(np.float32)
+    if rate != SAMPLE_RATE:
+        g = np.gcd(int(rate), SAMPLE_RATE)
+        x = resample_poly(x, SAMPLE_RATE // g, int(rate) // g).astype(np.float32)
     return x
 
 

@@ -21,7 +21,7 @@ from typing import ClassVar, List, Optional, Protocol, Sequence, Tuple
 import numpy as np
 
 from ..face.track import FaceTrack
-from ..io.audio import SAMPLE_RATE, frame_count
+from ..io.audio import SAMPLE_RATE, float_samples, frame_count
 from ..progress import Progress
 
 
@@ -67,10 +67,7 @@ class SoundStream:
     def feed(self, chunk: np.ndarray) -> np.ndarray:
         """Adds `chunk` (float32 or int16 mono at 16 kHz); returns the mouths of the frames that
         became final, in order (an empty array of the same shape when none did)."""
-        chunk = np.asarray(chunk)
-        if chunk.dtype == np.int16:
-            chunk = chunk.astype(np.float32) / 32768.0
-        self._chunks.append(chunk.astype(np.float32, copy=False).ravel())
+        self._chunks.append(float_samples(chunk))
         self._samples += self._chunks[-1].size
         if self.stage.lookahead_s is None:
             return self._take(0)

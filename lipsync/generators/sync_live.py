@@ -164,10 +164,7 @@ class LivePlan:
     def feed(self, chunk: np.ndarray) -> np.ndarray:
         """Adds `chunk` (float32 or int16 mono at 16 kHz); returns the mouths of the frames that
         became final, in order (possibly none)."""
-        chunk = np.asarray(chunk)
-        if chunk.dtype == np.int16:
-            chunk = chunk.astype(np.float32) / 32768.0
-        chunk = chunk.astype(np.float32, copy=False).ravel()
+        chunk = audio_lib.float_samples(chunk)
         self.samples += len(chunk)
         if self._phones is not None and len(chunk):
             self._phones.feed(chunk)

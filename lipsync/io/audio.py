@@ -218,6 +218,14 @@ class MelStream:
         return out
 
 
+def float_samples(chunk: np.ndarray) -> np.ndarray:
+    """float32 (n,) in [-1, 1] of mono samples given as float or int16."""
+    chunk = np.asarray(chunk)
+    if chunk.dtype == np.int16:
+        return (chunk.astype(np.float32) / 32768.0).ravel()
+    return chunk.astype(np.float32, copy=False).ravel()
+
+
 def frame_count(n_samples: int, fps: float, sr: int = SAMPLE_RATE) -> int:
     """Number of video frames that cover `n_samples` of audio at `fps` (at least 1)."""
     return max(1, int(round(n_samples / sr * fps)))
