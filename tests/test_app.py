@@ -369,22 +369,32 @@ def test_page_and_api_jobs_share_the_one_queue_slot(tmp_path):
     unload = [fn for fn in queued if fn.name == "on_unload"]
     assert unload and unload[0].concurrency_id != "work"  # closing a page never waits for a job
     queued.remove(unload[0])
+    live = [fn for fn in queued if fn.name == "on_live_chunk"]
+    assert live and live[0].concurrency_id == "live"  # a live stream's chunks do not wait behind a file's run
+    queued.remove(live[0])
     names = sorted(fn.name for fn in queued)
-    assert names == ["api_lip_sync", "on_measure", "on_preview", "on_run"], names
+    assert names == ["api_lip_sync", "on_live_prepare", "on_measure", "on_preview", "on_run"], names
     assert {fn.concurrency_id for fn in queued} == {"work"}
     assert all(fn.concurrency_limit in ("default", 1) for fn in queued)
     assert demo._queue.default_concurrency_limit == 1
 
 
+MIC_SOUND = 4.0  # seconds of speech-like sound that Chromium's fake microphone plays, in a loop
+
+
 @pytest.fixture(scope="module")
-def browser():
+def browser(tmp_path_factory):
+    """Headless Chromium whose fake microphone plays a generated sound file (the Live tab's test)."""
     path = chromium()
     try:
         from playwright.sync_api import sync_playwright
     except ImportError:
         need("playwright", "pip install -r requirements-dev.txt (bash run.sh test installs it)")
+    mic = write_wav(str(tmp_path_factory.mktemp("mic") / "mic.wav"), speechlike(MIC_SOUND, seed=3), 16000)
     with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=path, args=["--no-sandbox"])
+        b = p.chromium.launch(executable_path=path, args=[
+            "--no-sandbox", "--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream",
+            f"--use-file-for-fake-audio-capture={mic}"])
         yield b
         b.close()
 
@@ -482,48 +492,38 @@ def test_page_shows_the_error_of_a_bad_upload(server, browser, clips):
     page.close()
 
 
-def test_live_tab_turns_the_microphone_into_a_speaking_avatar(server, clips, tmp_path):
+def test_live_tab_turns_the_microphone_into_a_speaking_avatar(server, browser, clips):
     """Chromium's fake microphone plays a sound file (in a loop); the avatar's frames come back."""
-    from playwright.sync_api import sync_playwright
-
     from lipsync.face import landmarks, track as face_track
 
-    mic = write_wav(str(tmp_path / "mic.wav"), speechlike(4.0, seed=3), 16000)
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=chromium(), args=[
-            "--no-sandbox", "--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream",
-            f"--use-file-for-fake-audio-capture={mic}"])
-        try:
-            page = b.new_page(viewport={"width": 1280, "height": 1000})
-            page.server_log = server["log"]
-            page.goto(server["url"])
-            page.get_by_role("tab", name="Live").click()
-            with page.expect_response(lambda r: "/gradio_api/upload" in r.url, timeout=60000):
-                page.locator("#live_avatar input[type=file]").set_input_files(clips["video"])
-            page.click("#live_prepare")
-            page.wait_for_function("document.querySelector('#live_status textarea').value.startsWith('avatar ready')",
-                                   timeout=120000)
-            page.locator("#live_mic button", has_text="Record").click()
-            shown, deadline = [], time.time() + 8
-            while time.time() < deadline:
-                src = page.evaluate("document.querySelector('#live_out img') && "
-                                    "document.querySelector('#live_out img').src")
-                if src and src not in shown:
-                    shown.append(src)
-                time.sleep(0.05)
-            page.locator("#live_mic button", has_text="Stop").click()
-            page.wait_for_function("document.querySelector('#live_status textarea').value.includes('stopped after')",
-                                   timeout=30000)
-            status = page.input_value("#live_status textarea")
-        finally:
-            b.close()
+    page = browser.new_page(viewport={"width": 1280, "height": 1000})
+    page.server_log = server["log"]
+    page.goto(server["url"])
+    page.get_by_role("tab", name="Live").click()
+    with page.expect_response(lambda r: "/gradio_api/upload" in r.url, timeout=60000):
+        page.locator("#live_avatar input[type=file]").set_input_files(clips["video"])
+    page.click("#live_prepare")
+    page.wait_for_function("document.querySelector('#live_status textarea').value.startsWith('avatar ready')",
+                           timeout=120000)
+    page.locator("#live_mic button", has_text="Record").click()
+    shown, deadline = [], time.time() + 8
+    while time.time() < deadline:
+        src = page.evaluate("document.querySelector('#live_out img') && document.querySelector('#live_out img').src")
+        if src and src not in shown:
+            shown.append(src)
+        time.sleep(0.05)
+    page.locator("#live_mic button", has_text="Stop").click()
+    page.wait_for_function("document.querySelector('#live_status textarea').value.includes('stopped after')",
+                           timeout=30000)
+    status = page.input_value("#live_status textarea")
+    tracker = face_track.FaceTracker(face_track.TrackSettings())
+    openings = []
+    for src in shown[1:]:  # read while the page is open (its session's files go when it closes)
+        image = cv2.imdecode(np.frombuffer(urllib.request.urlopen(src).read(), np.uint8), cv2.IMREAD_COLOR)
+        openings.append(landmarks.mouth_opening(tracker(image)))
+    page.close()
     frames = int(status.split("after ")[1].split()[0])
     # the page records for about 8 s; the browser skips the microphone's chunks while the server is busy with one
     assert frames >= 25, status
     assert len(shown) >= 8, len(shown)  # the page showed the avatar as it went
-    tracker = face_track.FaceTracker(face_track.TrackSettings())
-    openings = []
-    for src in shown[1:]:
-        image = cv2.imdecode(np.frombuffer(urllib.request.urlopen(src).read(), np.uint8), cv2.IMREAD_COLOR)
-        openings.append(landmarks.mouth_opening(tracker(image)))
     assert np.nanmax(openings) - np.nanmin(openings) > 0.04, openings  # the mouth moves with the microphone's syllables
