@@ -14,6 +14,15 @@ PHONE_RATE = 100  # pocketsphinx frames per second
 PIECE_S = 30.0  # sound decoded as one utterance; longer sound goes in pieces (memory, time)
 
 
+def phone_decoder(**options):
+    """pocketsphinx's English phone-loop decoder for 16 kHz sound (`options`: more of its settings).
+    Raises ImportError when pocketsphinx is not installed."""
+    from pocketsphinx import Decoder, get_model_path
+
+    return Decoder(allphone=os.path.join(get_model_path(), "en-us", "en-us-phone.lm.bin"), lm=None,
+                   samprate=16000, loglevel="FATAL", beam=1e-20, pbeam=1e-20, lw=2.0, **options)
+
+
 def recognise(wav: np.ndarray) -> List[Tuple[str, float, float]]:
     """(phone, start s, end s) of each phone pocketsphinx hears in 16 kHz mono sound in [-1, 1].
 
@@ -21,10 +30,7 @@ def recognise(wav: np.ndarray) -> List[Tuple[str, float, float]]:
     wheel: no words, so any language's sound gets English phone labels. Raises ImportError
     when pocketsphinx is not installed.
     """
-    from pocketsphinx import Decoder, get_model_path
-
-    decoder = Decoder(allphone=os.path.join(get_model_path(), "en-us", "en-us-phone.lm.bin"), lm=None,
-                      samprate=16000, loglevel="FATAL", beam=1e-20, pbeam=1e-20, lw=2.0)
+    decoder = phone_decoder()
     pcm = (np.clip(np.asarray(wav, np.float32), -1, 1) * 32767).astype(np.int16)
     piece = int(PIECE_S * 16000)
     heard = []

@@ -26,7 +26,6 @@ sound as the newest step held.
 from __future__ import annotations
 
 import collections
-import os
 from typing import Deque, List, Optional, Tuple
 
 import numpy as np
@@ -34,6 +33,7 @@ import numpy as np
 from .. import smoothing
 from ..io import audio as audio_lib
 from .features import DRIVE_SMOOTH_SIGMA, ENVELOPE_HALF_WIDTH_S, SPEECH_BAND_HZ, level_span
+from ..eval.phones import PHONE_RATE
 from .visemes import N_VISEMES, _INDEX
 
 UTTERANCE_S = 3.0  # the live recogniser ends an utterance this often (its cepstral mean updates then)
@@ -45,7 +45,6 @@ KEEP_STEPS = 400  # mel steps (5 s) of the past kept, beyond what the network re
 # pocketsphinx's initial cepstral mean for live decoding: measured on speech at a usual level (its default,
 # 40, suits a quieter microphone and loses the first seconds)
 CMN_INIT = "80.6,-3.92,-3.60,-4.16,-5.46,-1.45,1.65,-3.47,0.10,-5.05,-2.69,-1.13,-2.74"
-PHONE_RATE = 100  # pocketsphinx frames per second
 
 
 class LivePhones:
@@ -53,11 +52,9 @@ class LivePhones:
     mel step: decoded live, the newest from the partial hypothesis."""
 
     def __init__(self):
-        from pocketsphinx import Decoder, get_model_path
+        from ..eval.phones import phone_decoder
 
-        self._decoder = Decoder(allphone=os.path.join(get_model_path(), "en-us", "en-us-phone.lm.bin"), lm=None,
-                                samprate=audio_lib.SAMPLE_RATE, loglevel="FATAL", beam=1e-20, pbeam=1e-20,
-                                lw=2.0, cmninit=CMN_INIT)
+        self._decoder = phone_decoder(cmninit=CMN_INIT)
         self._decoder.start_utt()
         self._start = 0  # samples before the current utterance
         self._samples = 0
