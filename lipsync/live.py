@@ -161,8 +161,12 @@ class LiveSession:
     def __init__(self, avatar: Avatar, lookahead_s: Optional[float] = LIVE_LOOKAHEAD):
         self.avatar = avatar
         self.plan = avatar.stage.stream(avatar.fps, lookahead_s)
-        self.frames_out = 0
         self._last: Optional[np.ndarray] = None
+
+    @property
+    def frames_out(self) -> int:
+        """Frames handed out so far."""
+        return self.plan.frames_out
 
     @property
     def lookahead_s(self) -> float:
@@ -188,8 +192,9 @@ class LiveSession:
         return self._frames(self.plan.finish(), None)
 
     def _frames(self, mouths: np.ndarray, newest: Optional[int]) -> List[LiveFrame]:
-        first, n = self.frames_out, len(mouths)
-        self.frames_out += n
+        """The frames of the mouths the plan just handed out (the last len(mouths) of its frames)."""
+        n = len(mouths)
+        first = self.plan.frames_out - n
         drop = 0 if newest is None else max(0, n - newest)
         images = self.avatar.render(range(first + drop, first + n), mouths[drop:]) if n > drop else []
         out = []
