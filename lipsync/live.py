@@ -42,6 +42,7 @@ from .io import audio as audio_lib
 from .io.files import NAME_MAX, atomic_output, check_output, register_writer, shorten, stop_process, unregister_writer
 from .io.media import (DEFAULT_CRF, VIDEO_OUTPUTS, Colour, MediaInfo, VideoReader, _put, _signals_deferred,
                        check_readable, ffmpeg_command, fps_fraction, read_image)
+from .pipeline import STREAM_CHUNK_S
 from .progress import CancelCheck, Progress, ProgressCallback
 from .render.alive import AliveRenderer
 from .render.loop import source_index
@@ -49,7 +50,6 @@ from .render.loop import source_index
 LOOP_SECONDS = 10.0  # the avatar loops (back and forth) over at most this much of its video...
 LOOP_BYTES = 512 << 20  # ...held in memory in at most this many bytes
 ALIVE_PERIOD_S = 600.0  # a photo's blinks repeat after this long
-CHUNK_S = 0.02  # a sound file is played in chunks of this long
 STARVED_S = 0.1  # the input this far behind the stream's clock: silence fills in, the mouth rests
 MAX_BACKLOG = 3  # more frames than this waiting to be rendered: the oldest are dropped
 LIVE_LOOKAHEAD = 0.2  # seconds of sound after a frame's middle that live mode waits for (see the README's table)
@@ -265,13 +265,13 @@ class SoundInput:
         wav = audio_lib.load_audio(path)
 
         def play(put, stop):
-            step = int(CHUNK_S * SAMPLE_RATE)
+            step = int(STREAM_CHUNK_S * SAMPLE_RATE)
             start = time.monotonic()
             for k, first in enumerate(range(0, len(wav), step)):
                 if stop.is_set():
                     return
                 if speed > 0:
-                    wait = start + k * CHUNK_S / speed - time.monotonic()
+                    wait = start + k * STREAM_CHUNK_S / speed - time.monotonic()
                     if wait > 0:
                         time.sleep(wait)
                 put(np.array(wav[first:first + step]))

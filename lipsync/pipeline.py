@@ -37,7 +37,7 @@ from .render.paste import DEFAULT_PADS as WAV2LIP_PADS
 
 MAX_FPS = 120.0
 MAX_LOOKAHEAD = 1.0  # seconds
-STREAM_CHUNK_S = 0.02  # with a look-ahead, the sound reaches the planner in chunks this long
+STREAM_CHUNK_S = 0.02  # a stream's sound reaches the planner in chunks this long (a file played live, --lookahead)
 log = logging.getLogger(__name__)
 
 

@@ -32,7 +32,7 @@ import numpy as np
 
 from .. import smoothing
 from ..io import audio as audio_lib
-from .features import DRIVE_SMOOTH_SIGMA, ENVELOPE_HALF_WIDTH_S, SPEECH_BAND_HZ, level_span
+from .features import DRIVE_SMOOTH_SIGMA, ENVELOPE_HALF_WIDTH_S, ENVELOPE_LEAD_S, SPEECH_BAND_HZ, level_span
 from ..eval.phones import PHONE_RATE
 from .visemes import N_VISEMES, _INDEX
 
@@ -229,11 +229,9 @@ class LivePlan:
 
     def _drive(self, times: np.ndarray) -> np.ndarray:
         """The loudness drive (`features.mouth_drive`) of frames at `times`, from the sound so far."""
-        half = max(1, int(round(ENVELOPE_HALF_WIDTH_S * audio_lib.MEL_FRAMES_PER_SECOND)))
-        centres = np.round(times * audio_lib.MEL_FRAMES_PER_SECOND).astype(int) - self._first
-        n = len(self._band)
-        level = np.array([self._band[max(0, min(c - half, n - 1)):max(1, min(c + half + 1, n))].mean() if n else -4.0
-                          for c in centres], np.float32)
+        centres = np.round((times + ENVELOPE_LEAD_S) * audio_lib.MEL_FRAMES_PER_SECOND).astype(int) - self._first
+        level = audio_lib.window_means(self._band, centres, ENVELOPE_HALF_WIDTH_S) if len(self._band) else \
+            np.full(len(times), -4.0, np.float32)
         self._frame_levels.add(level)
         span = self._frame_levels.span()
         drive = np.zeros(len(times), np.float32) if span is None else \

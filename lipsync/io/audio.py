@@ -271,11 +271,16 @@ def frame_envelope(mel: np.ndarray, fps: float, n_frames: int, band: slice, half
     The window spans +-`half_width_s` around (i + 0.5) / fps + `lead_s`. Returns float32
     (n_frames,) in the normalised units of `melspectrogram` ([-4, 4]).
     """
-    level = mel[band].mean(axis=0)
     centres = ((np.arange(n_frames) + 0.5) / fps + lead_s) * MEL_FRAMES_PER_SECOND
+    return window_means(mel[band].mean(axis=0), np.round(centres).astype(int), half_width_s)
+
+
+def window_means(level: np.ndarray, centres: np.ndarray, half_width_s: float) -> np.ndarray:
+    """float32 (len(centres),): the mean of a per-step `level` track over +-`half_width_s` around
+    each of the steps `centres`, the window cut to the track (at least its nearest step)."""
     half = max(1, int(round(half_width_s * MEL_FRAMES_PER_SECOND)))
     cumsum = np.concatenate([[0.0], np.cumsum(level, dtype=np.float64)])
-    lo = np.clip(np.round(centres).astype(int) - half, 0, len(level) - 1)
-    hi = np.clip(np.round(centres).astype(int) + half + 1, 1, len(level))
+    lo = np.clip(centres - half, 0, len(level) - 1)
+    hi = np.clip(centres + half + 1, 1, len(level))
     hi = np.maximum(hi, lo + 1)
     return ((cumsum[hi] - cumsum[lo]) / (hi - lo)).astype(np.float32)
