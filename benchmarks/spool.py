@@ -17,7 +17,7 @@ import time
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from lipsync.io.media import probe  # noqa: E402
-from lipsync.render.loop import FrameSource  # noqa: E402
+from lipsync.io.source import FrameSource  # noqa: E402
 
 
 def measure(path: str) -> str:

@@ -71,7 +71,7 @@ def lip_sync_parser() -> argparse.ArgumentParser:
     from . import generators
     from .face.detect import DETECTORS
     from .io.media import DEFAULT_CRF
-    from .render.loop import LOOP_MODES
+    from .io.source import LOOP_MODES
 
     models = generators.names()
     model_help = "; ".join(f"{name}: {generators.DESCRIPTIONS.get(name, '')}" for name in models)
@@ -142,15 +142,15 @@ def lip_sync_parser() -> argparse.ArgumentParser:
 def _lip_sync_live(args: argparse.Namespace) -> int:
     from .live import LIVE_LOOKAHEAD, live
 
-    unsupported = [flag for flag, used in (("--batch", args.batch), ("--model", args.model != "sync"),
-                                          ("--engine", args.engine != "local"), ("--loop", args.loop != "pingpong"),
-                                          ("--nosmooth", args.nosmooth)) if used]
+    unsupported = [flag for flag, used in (("--batch", args.batch), ("--engine", args.engine != "local"),
+                                          ("--loop", args.loop != "pingpong"), ("--nosmooth", args.nosmooth)) if used]
     if unsupported:
-        raise LipSyncError(f"--live does not take {', '.join(unsupported)}: it streams the default model, the video "
+        raise LipSyncError(f"--live does not take {', '.join(unsupported)}: it streams one avatar, the video "
                            "playing back and forth")
     if not args.video_path:
         raise LipSyncError("missing --video_path: the video or photo of the avatar")
-    report = live(video_path=args.video_path, audio_path=args.audio_path, text=args.text, outfile=args.outfile,
+    report = live(video_path=args.video_path, model=args.model, audio_path=args.audio_path, text=args.text,
+                  outfile=args.outfile,
                   lookahead_s=LIVE_LOOKAHEAD if args.lookahead is None else args.lookahead, voice=args.voice,
                   rate=args.rate, crf=args.crf, quiet=args.quiet, fps=args.fps,
                   detector=args.detector, face_index=args.face_index, box=_box(args.box), pads=tuple(args.pads),
@@ -269,7 +269,7 @@ def extract_frames_main(argv: Optional[List[str]] = None) -> int:
 def wav2lip_parser() -> argparse.ArgumentParser:
     from .generators.wav2lip import OFFICIAL_NAMES
     from .io.media import DEFAULT_CRF
-    from .render.loop import LOOP_MODES
+    from .io.source import LOOP_MODES
     from .render.paste import DEFAULT_PADS
 
     p = Parser(prog="lip_sync_wav2lip.py",
@@ -511,7 +511,7 @@ def train_parser() -> argparse.ArgumentParser:
 
 
 def _train(args: argparse.Namespace) -> int:
-    from .generators.train import train
+    from .training.train import train
 
     out = train(data=args.data, holdout=args.holdout, out=args.out, steps=args.steps, members=args.members,
                 lookahead=args.lookahead,

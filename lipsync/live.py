@@ -7,8 +7,8 @@
             show(frame.image)
     for frame in session.finish(): ...
 
-The mouth comes from the causal planner of the default model (`generators.sync_live`), which
-hands out a frame once the sound `lookahead_s` after its middle has arrived; the avatar's
+The mouth comes from the stream planner of a generator that can stream (the default model's
+is the causal `generators.sync_live.LivePlan`), which hands out a frame once the sound `lookahead_s` after its middle has arrived; the avatar's
 own video plays back and forth underneath (its first LOOP_SECONDS, held in memory), and the
 mouth rests wherever the sound is quiet or missing (`session.rest`).
 
@@ -34,6 +34,7 @@ from typing import BinaryIO, Deque, List, Optional, Sequence, Tuple
 
 import numpy as np
 
+from . import generators
 from .errors import InputError, LipSyncError, OutputError
 from .face.detect import Box
 from .face.track import require_faces, track_media
@@ -45,7 +46,7 @@ from .io.media import (DEFAULT_CRF, VIDEO_OUTPUTS, Colour, MediaInfo, VideoReade
 from .pipeline import STREAM_CHUNK_S
 from .progress import CancelCheck, Progress, ProgressCallback
 from .render.alive import AliveRenderer
-from .render.loop import source_index
+from .io.source import source_index
 
 LOOP_SECONDS = 10.0  # the avatar loops (back and forth) over at most this much of its video...
 LOOP_BYTES = 512 << 20  # ...held in memory in at most this many bytes
@@ -80,23 +81,26 @@ class Avatar:
         self.height, self.width = frames[0].shape[:2]
 
     @classmethod
-    def prepare(cls, video_path: str, *, fps: float = 25.0, detector: str = "hog", face_index: Optional[int] = None,
-                box: Optional[Box] = None, pads: Sequence[int] = (0, 0, 0, 0), personalize: str = "auto",
+    def prepare(cls, video_path: str, *, model: str = "sync", fps: float = 25.0, detector: str = "hog",
+                face_index: Optional[int] = None, box: Optional[Box] = None, pads: Sequence[int] = (0, 0, 0, 0),
+                personalize: str = "auto",
                 personalize_seconds: float = 120.0, checkpoint_path: Optional[str] = None, use_cache: bool = True,
                 still: bool = False, loop_seconds: float = LOOP_SECONDS, quiet: bool = False,
                 progress: Optional[ProgressCallback] = None, cancel: Optional[CancelCheck] = None) -> "Avatar":
-        """The avatar of a video or photo, with `lip_sync`'s options and checks; the default
-        model ("sync") only. The face is tracked over the first `loop_seconds` of a video (cached)."""
-        from .generators.sync import SyncGenerator
+        """The avatar of a video or photo, with `lip_sync`'s options and checks; `model` is a
+        generator that can plan a stream (`Generator.streams`). The face is tracked over the first
+        `loop_seconds` of a video (cached)."""
         from .pipeline import check_options, checked_media, make_generator, media_tracking
 
         reporter = Progress(quiet, progress, cancel)
-        check_options(fps=fps, face_index=face_index, box=box, pads=pads, detector=detector, personalize=personalize,
-                      personalize_seconds=personalize_seconds)
+        generators.require(model)
+        generators.require_stream(model, "live mode")
+        check_options(model=model, fps=fps, face_index=face_index, box=box, pads=pads, detector=detector,
+                      personalize=personalize, personalize_seconds=personalize_seconds)
         if not (loop_seconds > 0):
             raise InputError(f"loop length {loop_seconds:g} s: must be more than 0")
         info, box = checked_media(video_path, box)
-        generator = make_generator(SyncGenerator.name, pads=pads, checkpoint_path=checkpoint_path,
+        generator = make_generator(model, pads=pads, checkpoint_path=checkpoint_path,
                                    personalize=personalize, personalize_seconds=personalize_seconds,
                                    use_cache=use_cache)
         rate, settings = media_tracking(info, fps, detector, face_index, box)

@@ -27,12 +27,13 @@ from .face.track import FaceTrack, TrackSettings, require_faces, track_frames, t
 from .generators.base import PERSONALIZE_MODES, Generator, GeneratorSettings, Source
 from .io import audio as audio_lib
 from .io.files import NAME_MAX, check_output, cut, shorten, temp_dir
-from .generators.features import mouth_drive
+from .io.features import mouth_drive
 from .io.media import (DEFAULT_CRF, MAX_SIDE, VIDEO_OUTPUTS, Colour, MediaInfo, VideoReader, check_readable,
                        fit_size, probe, read_image)
 from .progress import CancelCheck, Progress, ProgressCallback
 from .render.alive import AliveRenderer
-from .render.loop import LOOP_MODES, FrameSource, render_video, replayed, source_index
+from .io.source import LOOP_MODES, FrameSource, replayed, source_index
+from .render.loop import render_video
 from .render.paste import DEFAULT_PADS as WAV2LIP_PADS
 
 MAX_FPS = 120.0
@@ -151,8 +152,8 @@ def check_options(*, model: Optional[str] = None, loop: str = "pingpong", crf: i
     if lookahead is not None:
         if not (math.isfinite(lookahead) and 0 <= lookahead <= MAX_LOOKAHEAD):
             raise InputError(f"look-ahead {lookahead:g} s: must be between 0 and {MAX_LOOKAHEAD:g}")
-        if model not in (None, "sync"):
-            raise InputError(f"look-ahead: only the sync model plans a stream (not {model})")
+        if model is not None:
+            generators.require_stream(model, "look-ahead")
 
 
 def make_generator(model: str, *, pads: Sequence[int] = (0, 0, 0, 0), checkpoint_path: Optional[str] = None,

@@ -24,7 +24,7 @@ from lipsync.face import track as face_track
 from lipsync.generators import checkpoint as ckpt_lib
 from lipsync.io import files, media as media_io
 from lipsync.io.tts import voice_for_text
-from lipsync.render.loop import FrameSource, replayed
+from lipsync.io.source import FrameSource, replayed
 
 
 @pytest.fixture

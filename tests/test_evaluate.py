@@ -130,7 +130,7 @@ def test_plot_and_side_by_side_are_written(talking, tmp_path):
 
 
 def test_leakage_and_side_by_side_follow_a_shorter_looped_source(talking, tmp_path):
-    from lipsync.render.loop import source_index
+    from lipsync.io.source import source_index
 
     frames = _frames(talking["video"])
     source = encode_frames(str(tmp_path / "source.mp4"), frames[:40], 25)  # the result outlasts it, as a dub does

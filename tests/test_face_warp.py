@@ -3,7 +3,8 @@ import pytest
 
 from lipsync.face import detect, landmarks
 from lipsync.face import track as face_track
-from lipsync.generators import features, geometry
+from lipsync.generators import geometry
+from lipsync.io import features
 from lipsync.generators.warp import place_opening
 from lipsync.render.mesh import MeshRenderer
 

@@ -116,7 +116,7 @@ def test_offline_run_with_a_lookahead_plans_as_a_stream(avatar):
     whole = stage.plan(wav, 25.0, 75)
     streamed = pipeline.stream_plan(stage, wav, 25.0, 0.2)
     assert streamed.shape == whole.shape
-    from lipsync.generators.sync_model import opening_of
+    from lipsync.generators.geometry import opening_of
 
     assert np.corrcoef(opening_of(whole), opening_of(streamed))[0, 1] > 0.8
 
@@ -159,7 +159,8 @@ def test_live_reads_raw_sound_on_stdin_and_writes_mpeg_ts_to_stdout(tmp_path, me
 
 
 @pytest.mark.parametrize("argv, message", [
-    (["--model", "warp"], "--live does not take --model"),
+    (["--model", "warp"], "live mode: model warp cannot plan a stream (it needs the whole sound first); models "
+                          "that can: sync"),
     (["--lookahead", "2"], "look-ahead 2 s: must be between 0 and 1"),
     (["--outfile", "x.avi"], "x.avi"),
 ])
@@ -178,7 +179,7 @@ def test_live_without_sound_is_one_line(media, capsys):
 def test_offline_lookahead_is_for_the_sync_model_only(tmp_path, media, capsys):
     code = cli.lip_sync_main(["--video_path", media["photo"], "--audio_path", media["wav"], "--model", "warp",
                               "--lookahead", "0.2", "--outfile", str(tmp_path / "o.mp4")])
-    assert code == 2 and "only the sync model plans a stream" in capsys.readouterr().err
+    assert code == 2 and "look-ahead: model warp cannot plan a stream" in capsys.readouterr().err
 
 
 def test_live_with_no_sound_on_stdin_is_one_line_and_no_file(tmp_path, media, capsys, monkeypatch, cache_dir):

@@ -6,7 +6,8 @@ import subprocess
 import numpy as np
 import pytest
 
-from lipsync.eval import evaluation, metrics, phones
+from lipsync.eval import evaluation, metrics
+from lipsync.io import phones
 from lipsync.io import audio as audio_lib
 from lipsync.io.media import VideoReader, probe
 
@@ -51,15 +52,15 @@ def test_bilabial_closure_by_construction():
     opens = np.full(50, 0.3)
     opens[[10, 11, 30]] = 0.0  # closed around 0.4 s and at 1.2 s
     heard = [("M", 0.40, 0.46), ("AH", 0.46, 0.6), ("P", 1.16, 1.20), ("B", 1.6, 1.68), ("SIL", 1.7, 2.0)]
-    share, count = phones.bilabial_closure(heard, opens, fps)
+    share, count = metrics.bilabial_closure(heard, opens, fps)
     assert count == 3 and share == pytest.approx(2 / 3)  # m and p close, b at 1.6 s does not
-    assert phones.bilabial_closure([("AH", 0.0, 0.5)], opens, fps) == (pytest.approx(np.nan, nan_ok=True), 0)
+    assert metrics.bilabial_closure([("AH", 0.0, 0.5)], opens, fps) == (pytest.approx(np.nan, nan_ok=True), 0)
     # "within a frame": a closure one frame after the phone counts, two frames after does not
     m = [("M", 0.40, 0.48)]  # frames 10 and 11
     for closed, counts in ((9, True), (12, True), (8, False), (13, False)):
         opens = np.full(50, 0.3)
         opens[closed] = 0.0
-        assert phones.bilabial_closure(m, opens, fps)[0] == float(counts), closed
+        assert metrics.bilabial_closure(m, opens, fps)[0] == float(counts), closed
 
 
 def test_phones_are_recognised_in_speech(tmp_path):

@@ -8,7 +8,7 @@ from lipsync.face import landmarks
 from lipsync.face import track as face_track
 from lipsync.io import media
 from lipsync.progress import Progress
-from lipsync.render import loop
+from lipsync.io import source as io_source
 
 from conftest import write_wav, speechlike
 
@@ -23,9 +23,9 @@ def _psnr(a, b):
 
 
 def test_source_index_pingpong_and_forward():
-    assert [loop.source_index(j, 4) for j in range(9)] == [0, 1, 2, 3, 2, 1, 0, 1, 2]
-    assert [loop.source_index(j, 4, "forward") for j in range(6)] == [0, 1, 2, 3, 0, 1]
-    assert loop.source_index(7, 1) == 0
+    assert [io_source.source_index(j, 4) for j in range(9)] == [0, 1, 2, 3, 2, 1, 0, 1, 2]
+    assert [io_source.source_index(j, 4, "forward") for j in range(6)] == [0, 1, 2, 3, 0, 1]
+    assert io_source.source_index(7, 1) == 0
 
 
 def test_video_synced_to_longer_audio(tmp_path, media, cache_dir):
@@ -133,9 +133,9 @@ def test_frame_source_plays_back_and_forth_from_its_spool(tmp_path):
     frames = [np.full((32, 32, 3), 20 * i, np.uint8) for i in range(6)]
     video = encode_frames(str(tmp_path / "steps.mp4"), frames, 25)
     decoded = _frames(video)
-    source = loop.FrameSource(media.probe(video), 25.0, keep=loop.replayed(14, 6))
+    source = io_source.FrameSource(media.probe(video), 25.0, keep=io_source.replayed(14, 6))
     try:
-        order = [loop.source_index(j, 6) for j in range(14)]
+        order = [io_source.source_index(j, 6) for j in range(14)]
         for i in order:
             np.testing.assert_array_equal(source.get(i), decoded[i])
     finally:

@@ -18,7 +18,7 @@ from lipsync.cli import lip_sync_main
 from lipsync.errors import Cancelled, InputError, MissingBackendError, OutputError
 from lipsync.face import track as face_track
 from lipsync.face.landmarks import mouth_opening
-from lipsync.generators.base import SoundToMouth
+from lipsync.stages import SoundToMouth
 from lipsync.io import media as media_io
 
 PLUGINS = os.path.join(ROOT, "tests", "plugins")

@@ -11,7 +11,8 @@ import pytest
 
 from conftest import ROOT, ffmpeg, speechlike
 from lipsync.generators import checkpoint as ckpt_lib
-from lipsync.generators import features
+from lipsync.io import features
+from lipsync.face import landmarks
 from lipsync.generators import geometry as shape
 from lipsync.errors import InputError, MissingBackendError
 
@@ -28,8 +29,8 @@ def test_canonical_mouth_ignores_position_roll_and_size(astro_points):
     angle = np.deg2rad(12)
     rot = np.array([[np.cos(angle), -np.sin(angle)], [np.sin(angle), np.cos(angle)]])
     moved = (astro_points @ rot.T) * 1.7 + [40, -25]
-    np.testing.assert_allclose(shape.to_canonical(moved), shape.to_canonical(astro_points), atol=1e-4)
-    back = shape.from_canonical(shape.to_canonical(astro_points), moved)
+    np.testing.assert_allclose(landmarks.to_canonical(moved), landmarks.to_canonical(astro_points), atol=1e-4)
+    back = landmarks.from_canonical(landmarks.to_canonical(astro_points), moved)
     np.testing.assert_allclose(back, moved[shape.MOUTH], atol=1e-3)
 
 
@@ -123,7 +124,7 @@ def test_prediction_in_blocks_equals_prediction_at_once():
 
 def test_streaming_normalisation_reaches_the_clip_statistics():
     from lipsync.generators.sync_model import SpeakerNorm
-    from lipsync.generators.train import running_normalise
+    from lipsync.training.train import running_normalise
     from lipsync.io import audio
 
     mel = audio.melspectrogram(speechlike(4.0, seed=2))
@@ -142,7 +143,7 @@ def test_streaming_normalisation_reaches_the_clip_statistics():
 
 
 def test_mirroring_swaps_left_and_right_lip_points():
-    from lipsync.generators.train import MIRROR
+    from lipsync.training.train import MIRROR
 
     np.testing.assert_array_equal(MIRROR[MIRROR], np.arange(20))
     assert MIRROR[0] == 6 and MIRROR[12] == 16 and MIRROR[3] == 3 and MIRROR[18] == 18  # corners swap, middles stay
@@ -178,7 +179,7 @@ def test_checkpoint_round_trip_and_version_errors(tmp_path):
 
 def test_shipped_checkpoint_loads_and_opens_the_mouth_for_speech_only():
     from lipsync.generators import sync
-    from lipsync.generators.sync_model import opening_of
+    from lipsync.generators.geometry import opening_of
 
     path = ckpt_lib.default_checkpoint()
     assert os.path.getsize(path) < 10e6
@@ -196,7 +197,7 @@ def test_shipped_checkpoint_loads_and_opens_the_mouth_for_speech_only():
 
 def test_the_mouth_rests_over_a_pause_inside_speech():
     from lipsync.generators import sync
-    from lipsync.generators.sync_model import opening_of
+    from lipsync.generators.geometry import opening_of
 
     _, models, _ = sync.load_models()
     person = sync.Person(np.zeros((20, 2), np.float32), models, span=0.2)
@@ -221,7 +222,7 @@ def test_target_landmarks_reach_the_planned_mouth(astro_points):
     from lipsync.generators import sync
     from lipsync.face.landmarks import mouth_opening
 
-    rest = shape.to_canonical(astro_points)
+    rest = landmarks.to_canonical(astro_points)
     wanted = rest.copy()
     wanted[[17, 18, 19], 1] += 0.12  # lower inner lip (landmarks 65-67) down
     dst = sync.target_landmarks(astro_points, wanted, rest)
@@ -285,7 +286,7 @@ def test_personalize_on_without_own_speech_is_a_clear_error(tmp_path, media, cac
 
 
 def test_training_writes_log_and_samples_and_resumes(tmp_path, media, talking_video, cache_dir):
-    from lipsync.generators import train
+    from lipsync.training import train
 
     out = str(tmp_path / "m.npz")
     train.train(data=[talking_video], out=out, steps=30, members=1, quiet=True)

@@ -19,7 +19,6 @@ goes with the mouth at frame t).
 from __future__ import annotations
 
 import functools
-import importlib.resources
 from dataclasses import dataclass
 from typing import Dict, Iterable, Optional
 
@@ -27,17 +26,13 @@ import cv2
 import numpy as np
 
 from ..face.landmarks import BROWS, JAW
+from ..io.assets import asset_file
 from . import asd
 
 MAX_SHIFT = 15
 CROP_SCALE = 0.4  # the demo's box padding
 DEFAULT_SCORER = "lr_asd_talkset.npz"
 DETREND_S = 0.6  # the loudness curve judges changes of the mouth faster than this
-
-
-def asset_file(name: str):
-    """A context manager giving the path of a shipped file in lipsync/assets."""
-    return importlib.resources.as_file(importlib.resources.files("lipsync") / "assets" / name)
 
 
 @functools.lru_cache(maxsize=2)

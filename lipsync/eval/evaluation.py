@@ -23,10 +23,10 @@ from ..face.track import TrackSettings, track_media
 from ..io import audio as audio_lib
 from ..io.files import atomic_output, check_output, write_file
 from ..io.media import VIDEO_OUTPUTS, MediaInfo, VideoReader, VideoWriter, check_readable, probe
+from ..io.phones import recognise
 from ..progress import Progress
-from ..render.loop import FrameSource, replayed, source_index
+from ..io.source import FrameSource, replayed, source_index
 from . import asd, avsync, metrics
-from . import phones as phones_lib
 
 log = logging.getLogger(__name__)
 
@@ -336,14 +336,14 @@ def _crops(info: MediaInfo, track: np.ndarray) -> np.ndarray:
 
 def _bilabials(wav: np.ndarray, res_open: np.ndarray, fps: float) -> dict:
     try:
-        heard = phones_lib.recognise(wav[:int(len(res_open) / fps * audio_lib.SAMPLE_RATE)])
+        heard = recognise(wav[:int(len(res_open) / fps * audio_lib.SAMPLE_RATE)])
     except ImportError:
         log.warning("bilabial_closure needs pocketsphinx (pip install pocketsphinx): skipped")
         return {}
     except (RuntimeError, OSError) as exc:
         log.warning("bilabial_closure skipped: pocketsphinx failed (%s)", exc)
         return {}
-    share, count = phones_lib.bilabial_closure(heard, res_open, fps)
+    share, count = metrics.bilabial_closure(heard, res_open, fps)
     return {"bilabial_closure": share, "bilabials": count}
 
 

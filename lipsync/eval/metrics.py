@@ -6,12 +6,13 @@ matches `b` at frame t, i.e. `a` is k frames late.
 """
 from __future__ import annotations
 
-from typing import Dict, Optional, Tuple
+from typing import Dict, List, Optional, Tuple
 
 import cv2
 import numpy as np
 
 from ..face.landmarks import MOUTH, STABLE, inter_ocular
+from ..io.phones import BILABIALS
 
 PSNR_CAP_DB = 100.0  # identical frames
 
@@ -232,3 +233,21 @@ def log_mel_similarity(mel_a: np.ndarray, mel_b: np.ndarray) -> float:
     if n < 2:
         return float("nan")
     return float(np.corrcoef(mel_a[:, :n].ravel(), mel_b[:, :n].ravel())[0, 1])
+
+
+def bilabial_closure(phones: List[Tuple[str, float, float]], openings: np.ndarray, fps: float) -> Tuple[float, int]:
+    """(share, count): of the p/b/m phones, the share during which (give or take a frame) the
+    mouth is closed at least once (the dub test's rule, `closed_threshold`, on these openings). NaN share when none
+    is heard or the face is missing there."""
+    threshold = closed_threshold(openings)
+    hits = total = 0
+    for phone, start, end in phones:
+        if phone not in BILABIALS:
+            continue
+        first, last = max(0, int(np.floor(start * fps)) - 1), min(len(openings), int(np.ceil(end * fps)) + 1)
+        span = openings[first:last]
+        if not np.isfinite(span).any():
+            continue
+        total += 1
+        hits += bool(np.nanmin(span) <= threshold)
+    return (hits / total if total else float("nan")), total

@@ -15,6 +15,7 @@ from typing import Dict, Optional
 
 import numpy as np
 
+from ..io.assets import asset_file
 from .asd import FPS  # the judge reads the speaking scorer's crops, at its rate
 CONTEXT = 5  # video frames per window
 MEL_STEPS = 16  # log-mel steps per window (0.2 s)
@@ -43,7 +44,7 @@ def mouth_windows(crops: np.ndarray) -> np.ndarray:
 def sound_windows(wav: np.ndarray, n_frames: int, mel: Optional[np.ndarray] = None) -> np.ndarray:
     """(n_frames, 16, 80) float32: the normalised log-mel around each 25 fps frame (`mel`: the
     sound's log-mel, when the caller has it)."""
-    from ..generators.features import feature_windows, normalise_mel
+    from ..io.features import feature_windows, normalise_mel
     from ..io import audio as audio_lib
 
     mel = audio_lib.melspectrogram(wav) if mel is None else mel
@@ -129,7 +130,6 @@ class SyncJudge:
 @functools.lru_cache(maxsize=1)
 def load_judge() -> SyncJudge:
     """The shipped judge (lipsync/assets/sync_judge.npz), loaded once per process."""
-    from .avsync import asset_file
 
     with asset_file(WEIGHTS) as path, np.load(path) as data:
         return SyncJudge({k: data[k] for k in data.files})

@@ -10,7 +10,7 @@ from typing import Optional
 import cv2
 import numpy as np
 
-from .landmarks import INNER_LIP, MOUTH, inter_ocular, mouth_opening
+from .landmarks import INNER_LIP, MOUTH, frame_axes, inter_ocular, mouth_opening
 
 
 @dataclasses.dataclass
@@ -56,7 +56,7 @@ class ExemplarPicker:
 
 # The mouth bank: the person's own lower face in many mouth shapes, for the exemplar renderer.
 # Each sample is the lower face resampled into a pose-free patch (the canonical frame of
-# `lipsync.generators.geometry`: eye line horizontal, one unit = the inter-ocular distance), so
+# `lipsync.face.landmarks`: eye line horizontal, one unit = the inter-ocular distance), so
 # that any sample can be brought onto any frame of the same person.
 PATCH_BOX = (-0.85, 0.45, 0.85, 2.05)  # canonical x0, y0, x1, y1 of the patch: nose tip to below the chin
 PATCH_SCALE = (120, 200)  # patch pixels per inter-ocular unit: the face's own size, within these bounds
@@ -70,8 +70,6 @@ FEATURE_POINTS = np.concatenate([MOUTH, np.arange(30, 36)])  # what a sample's s
 def canonical_matrix(points: np.ndarray, scale: float) -> np.ndarray:
     """(2, 3) affine taking pixels of a frame with landmarks `points` (68, 2) to the pixels of
     a patch at `scale` patch pixels per inter-ocular unit."""
-    from ..generators.geometry import frame_axes
-
     origin, rot, iod = frame_axes(points)
     linear = rot * (scale / iod)
     shift = -linear @ origin - np.array(PATCH_BOX[:2]) * scale

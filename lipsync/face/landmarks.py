@@ -3,8 +3,16 @@
 One landmark set is a float32 array (68, 2) in pixels; a track is (n, 68, 2) with NaN rows
 for frames without a face. Every module that needs a landmark group, the inner-lip pairs
 or the mouth opening takes it from here.
+
+The canonical (pose-free) face frame: origin midway between the four eye corners (landmarks
+36, 39, 42, 45), x along the eye line, y pointing down the face, one unit = the distance
+between the eye centres. Eye corners barely move when a person blinks or speaks, so the
+mouth's shape in this frame changes with speech and expression only, not with head
+position, roll or size.
 """
 from __future__ import annotations
+
+from typing import Tuple
 
 import numpy as np
 
@@ -19,6 +27,7 @@ OUTER_LIP = np.arange(48, 60)
 INNER_LIP = np.arange(60, 68)
 INNER_LIP_GAPS = np.array([[61, 67], [62, 66], [63, 65]])  # (upper, lower) pairs whose gaps make the opening
 STABLE = np.array([27, 28, 29, 30, 31, 33, 35, 36, 39, 42, 45])  # nose and eye corners: move with the head only
+EYE_CORNERS = np.array([36, 39, 42, 45])  # the canonical frame's anchors
 NOSE_BRIDGE_LOW = 29  # nothing above this landmark's row is changed by the mesh renderer
 
 
@@ -42,3 +51,34 @@ def face_down(points: np.ndarray) -> np.ndarray:
     """Unit vector pointing from the eyes towards the chin, perpendicular to the eye line."""
     eye = points[RIGHT_EYE].mean(0) - points[LEFT_EYE].mean(0)
     return (np.array([-eye[1], eye[0]]) / max(1e-6, float(np.linalg.norm(eye)))).astype(np.float32)
+
+
+def frame_axes(points: np.ndarray) -> Tuple[np.ndarray, np.ndarray, float]:
+    """(origin (2,), rotation (2, 2) with rows x and y axes, scale) of one (68, 2) landmark set."""
+    corners = points[EYE_CORNERS].astype(np.float64)
+    origin = corners.mean(0)
+    eye = corners[2:].mean(0) - corners[:2].mean(0)
+    x = eye / max(1e-9, float(np.linalg.norm(eye)))
+    rot = np.array([x, [-x[1], x[0]]])
+    return origin, rot, max(1e-6, inter_ocular(points))
+
+
+def to_canonical(points: np.ndarray, which: np.ndarray = MOUTH) -> np.ndarray:
+    """Landmarks `which` of one face in the canonical frame: float32 (len(which), 2)."""
+    origin, rot, scale = frame_axes(points)
+    return ((points[which] - origin) @ rot.T / scale).astype(np.float32)
+
+
+def from_canonical(shape: np.ndarray, points: np.ndarray) -> np.ndarray:
+    """Canonical coordinates (k, 2) back to pixels in the pose of the face `points` (68, 2)."""
+    origin, rot, scale = frame_axes(points)
+    return (shape * scale @ rot + origin).astype(np.float32)
+
+
+def canonical_mouths(track: np.ndarray) -> np.ndarray:
+    """(n, 20, 2) canonical mouths of a (n, 68, 2) track; NaN rows where there is no face."""
+    out = np.full((len(track), len(MOUTH), 2), np.nan, np.float32)
+    for i, p in enumerate(track):
+        if not np.isnan(p[0, 0]):
+            out[i] = to_canonical(p)
+    return out

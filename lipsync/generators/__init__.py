@@ -41,6 +41,15 @@ def require(name: str) -> None:
         raise InputError(f"unknown model {name!r} (choose from {', '.join(GENERATORS)})")
 
 
+def require_stream(name: str, what: str) -> None:
+    """InputError unless generator `name` can plan a stream as the sound arrives (its `streams`);
+    `what` names the option that asked for one."""
+    if not get(name).streams:
+        can = [n for n in GENERATORS if get(n).streams]
+        raise InputError(f"{what}: model {name} cannot plan a stream (it needs the whole sound first); "
+                         f"models that can: {', '.join(can) or 'none'}")
+
+
 def get(name: str):
     """The Generator class registered as `name` (its module is imported now)."""
     require(name)

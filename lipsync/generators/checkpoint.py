@@ -8,7 +8,6 @@ Layout: `meta` is a JSON string with `format`, `dims` (a `ModelDimensions` as a 
 from __future__ import annotations
 
 import dataclasses
-import importlib.resources
 import json
 import os
 from typing import Dict, List, Optional, Tuple
@@ -17,6 +16,7 @@ import numpy as np
 
 from ..errors import InputError, MissingBackendError
 from ..io import jsondoc
+from ..io.assets import asset_path
 from ..io.files import atomic_output
 
 FORMAT = "lipsync-sync-model/2"
@@ -25,7 +25,7 @@ DEFAULT_NAME = "sync_model.npz"
 
 def default_checkpoint() -> str:
     """The shipped weights: lipsync/assets/sync_model.npz, package data (with MODEL_CARD.md)."""
-    return str(importlib.resources.files("lipsync").joinpath("assets", DEFAULT_NAME))
+    return asset_path(DEFAULT_NAME)
 
 
 @dataclasses.dataclass

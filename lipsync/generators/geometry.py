@@ -1,10 +1,6 @@
 """The shared mouth geometry of the generators: where each landmark moves when the mouth
-opens, the pose-free (canonical) face frame, and the person's range of openings.
-
-Canonical frame: origin midway between the four eye corners (landmarks 36, 39, 42, 45),
-x along the eye line, y pointing down the face, one unit = the distance between the eye
-centres. Eye corners barely move when a person blinks or speaks, so the mouth's shape in
-this frame changes with speech and expression only, not with head position, roll or size.
+opens, and the person's range of openings and rest shape (in the canonical face frame of
+`lipsync.face.landmarks`).
 
 A person's *rest* shape is the mean canonical mouth of their most closed frames; the sync
 model predicts each frame's mouth as a displacement from that rest shape, which makes the
@@ -13,7 +9,6 @@ target largely the same across speakers.
 from __future__ import annotations
 
 import dataclasses
-from typing import Tuple
 
 import numpy as np
 
@@ -35,9 +30,9 @@ MOVE[57] = 0.85
 MOVE[[65, 66, 67]] = 0.85
 MOVE[JAW] = [0, 0, 0, 0.12, 0.30, 0.50, 0.70, 0.82, 0.85, 0.82, 0.70, 0.50, 0.30, 0.12, 0, 0, 0]
 OPEN_BASIS = np.stack([np.zeros(len(MOUTH)), MOVE[MOUTH]], axis=1).astype(np.float32)  # +1 opening, canonical
-EYE_CORNERS = np.array([36, 39, 42, 45])
 N_MOUTH = len(MOUTH)  # 20 landmarks -> 40 numbers
 UPPER_LIP_TOP = np.array([50, 51, 52]) - MOUTH[0]  # indices inside the 20 mouth points
+GAP_PAIRS = INNER_LIP_GAPS - MOUTH[0]  # the inner-lip pairs among the 20 mouth points
 REST_PERCENTILE = 20  # frames at or below this opening count as closed (the training targets' rest)
 
 
@@ -87,37 +82,6 @@ def uncross_lips(points: np.ndarray, down: np.ndarray) -> np.ndarray:
     return out
 
 
-def frame_axes(points: np.ndarray) -> Tuple[np.ndarray, np.ndarray, float]:
-    """(origin (2,), rotation (2, 2) with rows x and y axes, scale) of one (68, 2) landmark set."""
-    corners = points[EYE_CORNERS].astype(np.float64)
-    origin = corners.mean(0)
-    eye = corners[2:].mean(0) - corners[:2].mean(0)
-    x = eye / max(1e-9, float(np.linalg.norm(eye)))
-    rot = np.array([x, [-x[1], x[0]]])
-    return origin, rot, max(1e-6, inter_ocular(points))
-
-
-def to_canonical(points: np.ndarray, which: np.ndarray = MOUTH) -> np.ndarray:
-    """Landmarks `which` of one face in the canonical frame: float32 (len(which), 2)."""
-    origin, rot, scale = frame_axes(points)
-    return ((points[which] - origin) @ rot.T / scale).astype(np.float32)
-
-
-def from_canonical(shape: np.ndarray, points: np.ndarray) -> np.ndarray:
-    """Canonical coordinates (k, 2) back to pixels in the pose of the face `points` (68, 2)."""
-    origin, rot, scale = frame_axes(points)
-    return (shape * scale @ rot + origin).astype(np.float32)
-
-
-def canonical_mouths(track: np.ndarray) -> np.ndarray:
-    """(n, 20, 2) canonical mouths of a (n, 68, 2) track; NaN rows where there is no face."""
-    out = np.full((len(track), N_MOUTH, 2), np.nan, np.float32)
-    for i, p in enumerate(track):
-        if not np.isnan(p[0, 0]):
-            out[i] = to_canonical(p)
-    return out
-
-
 def rest_shape(mouths: np.ndarray, openings: np.ndarray, percentile: float = REST_PERCENTILE) -> np.ndarray:
     """Mean canonical mouth (20, 2) over the frames at or below the `percentile` of openings
     (NaN frames ignored)."""
@@ -126,3 +90,18 @@ def rest_shape(mouths: np.ndarray, openings: np.ndarray, percentile: float = RES
         raise ValueError("no frame with a face")
     limit = np.percentile(openings[ok], percentile)
     return mouths[ok & (openings <= limit + 1e-9)].mean(0).astype(np.float32)
+
+
+def opening_of(mouths: np.ndarray) -> np.ndarray:
+    """Mean inner-lip gap of (..., 20, 2) mouth points (the units of the points)."""
+    gaps = mouths[..., GAP_PAIRS[:, 1], :] - mouths[..., GAP_PAIRS[:, 0], :]
+    return np.linalg.norm(gaps, axis=-1).mean(-1)
+
+
+def targets(mouths: np.ndarray) -> np.ndarray:
+    """(n, 20, 2) canonical mouths -> displacements from the rest shape in units of the clip's
+    opening range (NaN rows stay NaN)."""
+    opens = opening_of(mouths)
+    rest = rest_shape(mouths, opens)
+    cal = calibrate(opens)
+    return ((mouths - rest) / (cal.peak - cal.rest)).astype(np.float32)

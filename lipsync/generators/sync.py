@@ -30,16 +30,19 @@ import numpy as np
 
 from .. import cache, smoothing
 from ..errors import InputError
-from ..face.landmarks import JAW, MOUTH, face_down, mouth_opening
+from ..face.landmarks import JAW, MOUTH, canonical_mouths, face_down, from_canonical, mouth_opening, to_canonical
 from ..io import audio as audio_lib
+from ..io.features import has_speech, mouth_drive
 from ..progress import Progress
 from ..render.exemplar import ExemplarRenderer
 from ..render.mesh import MeshRenderer
+from ..stages import MouthRenderer, SoundToMouth
 from . import checkpoint as ckpt_lib
 from . import geometry, visemes
-from .base import Generator, GeneratorSettings, MouthRenderer, Source, SoundToMouth
-from .features import has_speech, level_span, mouth_drive
-from .geometry import OPEN_BASIS, calibrate, target_points, uncross_lips
+from .base import Generator, GeneratorSettings, Source
+from .geometry import calibrate, target_points, targets, uncross_lips
+from .sync_live import LivePlan
+from .sync_shape import SMOOTH_SIGMA, Person, placed, quiet_weight, styled
 
 log = logging.getLogger(__name__)
 
@@ -51,27 +54,6 @@ STYLE_VERSION = 2  # part of the personal cache key
 # mouth close on m/b/p and in pauses. Dub test means on the development clips, 20 / 5: closed-mouth F1 0.30 /
 # 0.35, corr 0.40 / 0.40, lmd 5.3 / 5.3 (speech, exemplar renderer).
 CLOSED_PERCENTILE = 5
-SMOOTH_SIGMA = 0.5  # frames, on the planned shapes
-MIN_PAUSE_S = 0.3  # quieter stretches at least this long are pauses: the mouth rests
-PAUSE_LEVEL = 0.2  # a step is quiet below this share of the way from the clip's pauses to its loud moments
-PAUSE_RAMP_S = 0.08  # the mouth closes (and opens again) over this long inside a pause
-ENVELOPE_WEIGHT = 0.5  # share of the loudness envelope in the opening
-ENVELOPE_PEAK = 0.85  # the opening (in units of the person's range) of the sound's loud moments
-# Share of the model's lip shape beyond its opening (width, rounding); the rest of the shape is the plain opening
-# pattern of the person's rest shape. Dub test means on the development clips, 1 / 0.5 / 0: speech corr 0.34 / 0.35 /
-# 0.37, lmd 5.7 / 5.2 / 5.0, leak 0.34 / 0.31 / 0.25; within noise on the held-out speakers.
-SHAPE_DETAIL = 0.5
-
-
-@dataclasses.dataclass
-class Person:
-    """What the sync model knows about the face in the input."""
-
-    rest: np.ndarray  # (20, 2) canonical mouth at rest
-    models: list  # SyncModel ensemble
-    span: float = geometry.DEFAULT_SPAN  # the person's opening range (inter-ocular units): closed to wide open
-    style: Optional[np.ndarray] = None  # (2, 20, 2) personal scale and shift of the model's output
-    personal: bool = False
 
 
 def load_models(path: Optional[str] = None):
@@ -91,36 +73,6 @@ def model_mouths(models: list, wav: np.ndarray, mel: np.ndarray, times: np.ndarr
     raw (80, T) log-mel (the phones heard are recognised when a model reads them)."""
     track = visemes.hear(wav, mel.shape[1]) if any(m.dims.visemes for m in models) else None
     return np.mean([m.mouths(mel, times, track) for m in models], axis=0)
-
-
-def quiet_weight(mel: np.ndarray, times: np.ndarray) -> np.ndarray:
-    """float32 (len(times),): 0 where the mouth rests (inside a pause of MIN_PAUSE_S or more, or
-    everywhere for a sound without speech), 1 where it speaks, ramping over PAUSE_RAMP_S."""
-    level = mel.mean(axis=0)
-    span = level_span(level)
-    if span is None:
-        return np.zeros(len(times), np.float32)
-    quiet = level < span[0] + PAUSE_LEVEL * (span[1] - span[0])
-    n, step_s = len(level), 1.0 / audio_lib.MEL_FRAMES_PER_SECOND
-    depth = np.zeros(n)  # how far (seconds) each step lies inside its pause; 0 outside pauses
-    for a, b in zip(*_runs(quiet)):
-        if (b - a) * step_s < MIN_PAUSE_S:
-            continue
-        k = np.arange(b - a)
-        from_start = np.inf if a == 0 else (k + 1) * step_s  # a sound that starts or ends quiet: no ramp there
-        from_end = np.inf if b == n else (b - a - k) * step_s
-        depth[a:b] = np.minimum(from_start, from_end)
-    weight = 1.0 - np.clip(depth / PAUSE_RAMP_S, 0.0, 1.0)
-    idx = np.clip(np.round(times * audio_lib.MEL_FRAMES_PER_SECOND).astype(int), 0, len(level) - 1)
-    out = weight[idx]
-    out[times * audio_lib.MEL_FRAMES_PER_SECOND >= len(level)] = 0.0  # past the sound's end
-    return out.astype(np.float32)
-
-
-def _runs(mask: np.ndarray) -> Tuple[np.ndarray, np.ndarray]:
-    """Starts and ends (exclusive) of the runs of True in a bool array."""
-    edges = np.flatnonzero(np.diff(np.concatenate([[0], mask.astype(np.int8), [0]])))
-    return edges[::2], edges[1::2]
 
 
 def fit_style(predicted: np.ndarray, real: np.ndarray) -> np.ndarray:
@@ -146,8 +98,6 @@ def _cached_style(arrays: dict) -> np.ndarray:
 
 def prepare_person(source: Source, settings: GeneratorSettings, progress: Progress = Progress()) -> Person:
     """The rest shape, the opening range and (with the person's own speech) the personal style."""
-    from .train import targets
-
     mode, track = settings.personalize, source.smooth.landmarks
     _, models, checkpoint_path = load_models(settings.checkpoint_path)
     calibration = calibrate(source.track.openings)
@@ -155,9 +105,9 @@ def prepare_person(source: Source, settings: GeneratorSettings, progress: Progre
     valid = ~np.isnan(opens)
     if source.is_image or valid.sum() < 25:  # too few frames to know the rest shape: close this frame's mouth
         first = track[np.flatnonzero(valid)[0]]
-        rest = geometry.to_canonical(target_points(first, calibration.rest))
+        rest = to_canonical(target_points(first, calibration.rest))
     else:
-        rest = geometry.rest_shape(geometry.canonical_mouths(track), opens, CLOSED_PERCENTILE)
+        rest = geometry.rest_shape(canonical_mouths(track), opens, CLOSED_PERCENTILE)
     person = Person(rest, models, calibration.peak - calibration.rest)
     if mode == "off":
         return person
@@ -190,7 +140,7 @@ def prepare_person(source: Source, settings: GeneratorSettings, progress: Progre
         times = (np.arange(n) + 0.5) / source.fps
         speaking = (quiet_weight(mel, times) > 0.5) & valid[:n]
         predicted = model_mouths(models, own, mel, times)[speaking]
-        real = targets(geometry.canonical_mouths(track[:n]))[speaking]
+        real = targets(canonical_mouths(track[:n]))[speaking]
         style = fit_style(predicted, real)
         bar.update(1)
     log.debug("personal style from %d frames in %.1f s", int(speaking.sum()), time.time() - start)
@@ -211,8 +161,6 @@ class SyncShapes(SoundToMouth):
     def stream(self, fps: float, lookahead_s: Optional[float] = None):
         """The causal planner of a stream (`sync_live.LivePlan`), waiting `lookahead_s` of sound
         after each frame (None: all the model reads, about 0.26 s)."""
-        from .sync_live import LivePlan
-
         return LivePlan(self.person, fps, lookahead_s)
 
 
@@ -230,28 +178,6 @@ def plan_mouths(person: Person, wav: np.ndarray, fps: float, n_frames: int) -> n
     return placed(person, smoothing.gaussian(disp, SMOOTH_SIGMA), quiet_weight(mel, times))
 
 
-def styled(person: Person, disp: np.ndarray, drive: np.ndarray) -> np.ndarray:
-    """The model's output (n, 20, 2) with its opening averaged with the loudness `drive` (n,),
-    through the person's style map, keeping SHAPE_DETAIL of its lip shape beyond the opening:
-    the displacement to smooth over time (range units)."""
-    from .sync_model import opening_of
-
-    if ENVELOPE_WEIGHT:  # the sound's loudness, a second opinion on the opening
-        opening = opening_of(disp)
-        wanted = (1 - ENVELOPE_WEIGHT) * opening + ENVELOPE_WEIGHT * ENVELOPE_PEAK * drive
-        disp = disp + (wanted - opening)[:, None, None] * OPEN_BASIS
-    if person.style is not None:
-        disp = disp * person.style[0] + person.style[1]
-    opening = opening_of(disp)
-    return SHAPE_DETAIL * disp + (1 - SHAPE_DETAIL) * opening[:, None, None] * OPEN_BASIS
-
-
-def placed(person: Person, disp: np.ndarray, weight: np.ndarray) -> np.ndarray:
-    """Canonical mouths (n, 20, 2): the smoothed displacement, resting where `weight` is 0,
-    scaled to the person's range and put on their rest shape."""
-    return (person.rest + disp * weight[:, None, None] * person.span).astype(np.float32)
-
-
 def target_landmarks(points: np.ndarray, mouth: np.ndarray, rest: np.ndarray) -> np.ndarray:
     """The frame's landmarks (68, 2) with the mouth replaced by the canonical `mouth` (20, 2).
 
@@ -259,16 +185,17 @@ def target_landmarks(points: np.ndarray, mouth: np.ndarray, rest: np.ndarray) ->
     (so head turns keep their place); its shape and opening are the plan's alone. The jaw
     follows the change in opening.
     """
-    own = geometry.to_canonical(points)
+    own = to_canonical(points)
     shift = (own[geometry.UPPER_LIP_TOP] - rest[geometry.UPPER_LIP_TOP]).mean(0)
     out = points.copy()
-    out[MOUTH] = geometry.from_canonical(mouth + shift, points)
+    out[MOUTH] = from_canonical(mouth + shift, points)
     out[JAW] = target_points(points, mouth_opening(out))[JAW]
     return uncross_lips(out, face_down(points))
 
 
 class SyncGenerator(Generator):
     name = "sync"
+    streams = True
 
     def check(self) -> None:
         """The weights are present and build into the networks (loaded once per process)."""

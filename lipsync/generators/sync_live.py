@@ -32,15 +32,16 @@ import numpy as np
 
 from .. import smoothing
 from ..io import audio as audio_lib
-from .features import DRIVE_SMOOTH_SIGMA, ENVELOPE_HALF_WIDTH_S, ENVELOPE_LEAD_S, SPEECH_BAND_HZ, level_span
-from ..eval.phones import PHONE_RATE
+from ..io.features import DRIVE_SMOOTH_SIGMA, ENVELOPE_HALF_WIDTH_S, ENVELOPE_LEAD_S, SPEECH_BAND_HZ, level_span
+from ..io.phones import PHONE_RATE
+from ..stages import SoundStream
+from .sync_shape import SMOOTH_SIGMA, pause_weights, placed, quiet_steps, styled
 from .visemes import N_VISEMES, _INDEX
 
 UTTERANCE_S = 3.0  # the live recogniser ends an utterance this often (its cepstral mean updates then)
 HISTORY_S = 60.0  # the pause and loud levels are percentiles of this much of the latest sound
 PRIOR_LEVELS = (-2.6, -0.6)  # typical pause and loud levels of speech (log-mel units)...
 LEVELS_AFTER_S = 1.0  # ... until this much has been heard
-OPEN_PAUSE_S = 0.15  # a quiet stretch running on to the newest sound rests the mouth once this long
 KEEP_STEPS = 400  # mel steps (5 s) of the past kept, beyond what the network reads
 # pocketsphinx's initial cepstral mean for live decoding: measured on speech at a usual level (its default,
 # 40, suits a quieter microphone and loses the first seconds)
@@ -48,11 +49,11 @@ CMN_INIT = "80.6,-3.92,-3.60,-4.16,-5.46,-1.45,1.65,-3.47,0.10,-5.05,-2.69,-1.13
 
 
 class LivePhones:
-    """English phones heard in a stream (see `lipsync.eval.phones.recognise`), as viseme rows per
+    """English phones heard in a stream (see `lipsync.io.phones.recognise`), as viseme rows per
     mel step: decoded live, the newest from the partial hypothesis."""
 
     def __init__(self):
-        from ..eval.phones import phone_decoder
+        from ..io.phones import phone_decoder
 
         self._decoder = phone_decoder(cmninit=CMN_INIT)
         self._decoder.start_utt()
@@ -121,9 +122,9 @@ class _Levels:
         return level_span(np.fromiter(self._values, np.float64))
 
 
-class LivePlan:
+class LivePlan(SoundStream):
     """The canonical mouths (n, 20, 2) of a stream's frames, handed out in order as the sound
-    arrives (the `SoundStream` interface: `feed`, `finish`, `frames_out`)."""
+    arrives: the sync model's `SoundStream`."""
 
     def __init__(self, person, fps: float, lookahead_s: Optional[float] = None):
         self.person, self.fps = person, fps
@@ -143,8 +144,6 @@ class LivePlan:
         self._band_slice = audio_lib.mel_band(*SPEECH_BAND_HZ)
         self._step_levels = _Levels(audio_lib.MEL_FRAMES_PER_SECOND)
         self._frame_levels = _Levels(fps)
-        from .sync import SMOOTH_SIGMA
-
         self._radius = max(1, int(np.ceil(smoothing.TRUNCATE * max(DRIVE_SMOOTH_SIGMA, SMOOTH_SIGMA))))
         self._past_disp = np.zeros((0, self.dims.n_points, 2), np.float32)
         self._past_drive = np.zeros(0, np.float32)
@@ -191,8 +190,6 @@ class LivePlan:
         times = (np.arange(first, upto) + 0.5) / self.fps
         disp = self._model(times)
         drive = self._drive(times)
-        from .sync import SMOOTH_SIGMA, placed, styled
-
         raw = styled(self.person, disp, drive)
         both = np.concatenate([self._past_disp, raw])
         smooth = smoothing.gaussian(both, SMOOTH_SIGMA)[len(self._past_disp):]
@@ -241,30 +238,15 @@ class LivePlan:
         return smoothing.gaussian(both.astype(np.float64), DRIVE_SMOOTH_SIGMA)[-len(times):].astype(np.float32)
 
     def _quiet(self, times: np.ndarray) -> np.ndarray:
-        """`sync.quiet_weight` of frames at `times` from the sound so far: 0 where the mouth rests."""
-        from .sync import MIN_PAUSE_S, PAUSE_LEVEL, PAUSE_RAMP_S
-
+        """The pause rule (`sync_shape.pause_weights`) at `times` from the sound so far: 0 where the
+        mouth rests. The kept steps may begin mid-pause, and the newest is not the sound's end."""
         span = self._step_levels.span()
         if span is None or not len(self._level):
             return np.zeros(len(times), np.float32)
-        quiet = self._level < span[0] + PAUSE_LEVEL * (span[1] - span[0])
-        step_s, n = 1.0 / audio_lib.MEL_FRAMES_PER_SECOND, len(quiet)
-        out = np.ones(len(times), np.float32)
-        for i, t in enumerate(times):
-            c = min(int(round(t * audio_lib.MEL_FRAMES_PER_SECOND)) - self._first, n - 1)
-            if c < 0 or not quiet[c]:
-                continue
-            loud = np.flatnonzero(~quiet[:c])
-            a = loud[-1] + 1 if len(loud) else None  # None: the run began before the kept steps
-            after = np.flatnonzero(~quiet[c:])
-            b = c + after[0] if len(after) else None  # None: it runs on to the newest sound
-            length = ((b if b is not None else n) - (a if a is not None else -10 ** 6)) * step_s
-            if length < (MIN_PAUSE_S if b is not None else OPEN_PAUSE_S):
-                continue
-            from_start = np.inf if a is None or a + self._first == 0 else (c - a + 1) * step_s
-            from_end = np.inf if b is None else (b - c) * step_s
-            out[i] = 1.0 - np.clip(min(from_start, from_end) / PAUSE_RAMP_S, 0.0, 1.0)
-        return out
+        weight = pause_weights(quiet_steps(self._level, span), open_start=True, open_end=True)
+        steps = np.round(times * audio_lib.MEL_FRAMES_PER_SECOND).astype(int) - self._first
+        steps = np.minimum(steps, len(weight) - 1)
+        return np.where(steps < 0, 1.0, weight[np.maximum(steps, 0)]).astype(np.float32)
 
     def _trim(self, t: float) -> None:
         """Forgets the steps that no frame after time `t` reads."""

@@ -29,9 +29,8 @@ import tensorflow as tf  # noqa: E402
 
 tf.get_logger().setLevel("ERROR")  # no retracing notices: every ensemble member has its own graph
 
-from ..face.landmarks import INNER_LIP_GAPS, MOUTH  # noqa: E402
 from ..io.audio import MEL_FRAMES_PER_SECOND  # noqa: E402
-from .geometry import N_MOUTH  # noqa: E402
+from .geometry import GAP_PAIRS, N_MOUTH  # noqa: E402
 from .visemes import N_VISEMES  # noqa: E402
 
 MEL_PER_STEP = 2
@@ -40,7 +39,6 @@ NORM_PRIOR_STEPS = 200  # a stream's normalisation starts from the training data
 MIN_STD = 0.05
 PREDICT_BLOCK = 6000  # model steps (150 s of sound) predicted at once
 
-_GAP_PAIRS = INNER_LIP_GAPS - MOUTH[0]  # the inner-lip pairs among the 20 mouth points
 
 
 @dataclasses.dataclass(frozen=True)
@@ -313,12 +311,6 @@ def sample_steps(out: np.ndarray, times: np.ndarray, lookahead: int) -> np.ndarr
     return interpolate(out, np.asarray(times, np.float64) * STEP_RATE + lookahead)
 
 
-def opening_of(mouths: np.ndarray) -> np.ndarray:
-    """Mean inner-lip gap of (..., 20, 2) mouth points (the units of the points)."""
-    gaps = mouths[..., _GAP_PAIRS[:, 1], :] - mouths[..., _GAP_PAIRS[:, 0], :]
-    return np.linalg.norm(gaps, axis=-1).mean(-1)
-
-
 class Trainer:
     """AdamW steps on batches of (normalised log-mel sequence, mouth per model step, mask);
     `state()`/`load_state()` make it resumable."""
@@ -344,8 +336,8 @@ class Trainer:
         point = tf.reduce_sum(m * tf.square(pred - y)) / denom / (self.model.dims.n_points * 2)
 
         def gap(p):
-            return tf.reduce_mean(tf.gather(p, _GAP_PAIRS[:, 1], axis=2)[..., 1]
-                                  - tf.gather(p, _GAP_PAIRS[:, 0], axis=2)[..., 1], axis=2)
+            return tf.reduce_mean(tf.gather(p, GAP_PAIRS[:, 1], axis=2)[..., 1]
+                                  - tf.gather(p, GAP_PAIRS[:, 0], axis=2)[..., 1], axis=2)
 
         opening = tf.reduce_sum(mask * tf.square(gap(pred) - gap(y))) / denom
         both = mask[:, 1:] * mask[:, :-1]

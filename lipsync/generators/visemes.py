@@ -3,7 +3,7 @@ lips do (visemes), as one track per mel step.
 
 Phones generalise across voices where spectra do not; grouping them by mouth shape keeps
 only what the mouth shows and forgives the recogniser's confusions inside a group (p/b/m
-look the same). The recogniser is English (`lipsync.eval.phones.recognise`); other
+look the same). The recogniser is English (`lipsync.io.phones.recognise`); other
 languages get their nearest English phones.
 """
 from __future__ import annotations
@@ -47,7 +47,7 @@ def viseme_track(phones: Sequence[Tuple[str, float, float]], n_steps: int) -> np
 
 def hear(wav: np.ndarray, n_steps: int) -> np.ndarray:
     """The viseme track (n_steps, N_VISEMES) of 16 kHz mono sound."""
-    from ..eval.phones import recognise
+    from ..io.phones import recognise
 
     return viseme_track(recognise(wav), n_steps)
 

@@ -11,10 +11,11 @@ from typing import Tuple
 
 import numpy as np
 
+from ..io.features import mouth_drive
 from ..progress import Progress
 from ..render.mesh import MeshRenderer
-from .base import Generator, MouthRenderer, Source, SoundToMouth
-from .features import mouth_drive
+from ..stages import MouthRenderer, SoundToMouth
+from .base import Generator, Source
 from .geometry import Calibration, calibrate, target_points
 
 

@@ -23,7 +23,8 @@ from ..errors import InputError, MissingBackendError
 from ..io import audio as audio_lib
 from ..progress import Progress
 from ..render.paste import Wav2LipRenderer
-from .base import Generator, MouthRenderer, Source, SoundToMouth
+from ..stages import MouthRenderer, SoundToMouth
+from .base import Generator, Source
 
 OFFICIAL_NAMES = ("wav2lip.pth", "wav2lip_gan.pth")
 DEFAULT_CHECKPOINT = os.path.join("checkpoints", "wav2lip_gan.pth")  # where users put the official file (from the working folder)

@@ -18,7 +18,7 @@ import numpy as np
 from scipy.spatial import Delaunay
 
 from ..face.landmarks import LEFT_EYE, RIGHT_EYE, inter_ocular
-from ..generators.base import MouthRenderer
+from ..stages import MouthRenderer
 from .mesh import _piecewise_affine_map
 
 BLINK_GAP_S = (2.0, 6.0)  # seconds between blinks: uniform in this range

@@ -31,7 +31,7 @@ import numpy as np
 from scipy.spatial import Delaunay
 
 from ..face.exemplar import MouthBank, MouthExemplar, canonical_matrix, features
-from ..face.landmarks import JAW, OUTER_LIP, inter_ocular, mouth_opening
+from ..face.landmarks import JAW, OUTER_LIP, inter_ocular, mouth_opening, to_canonical
 from .mesh import MeshRenderer, _piecewise_affine_map, blend, disk, lower_face_mask, map_step
 
 CANDIDATES = 12  # closest samples considered per frame
@@ -102,8 +102,6 @@ class ExemplarRenderer(MeshRenderer):
         self.chosen: List[int] = []  # the sample of every frame rendered so far, -1: its own (for inspection)
 
     def render(self, frames: Sequence[np.ndarray], faces: Sequence[np.ndarray], mouths) -> List[np.ndarray]:
-        from ..generators.geometry import to_canonical
-
         wanted = [self.place(p, m) for p, m in zip(faces, mouths)]
         if not wanted:
             return []

@@ -16,7 +16,7 @@ from scipy.spatial import Delaunay
 
 from ..face.exemplar import MouthExemplar
 from ..face.landmarks import INNER_LIP, JAW, MOUTH, NOSE_BRIDGE_LOW, face_down, inter_ocular, mouth_opening
-from ..generators.base import MouthRenderer
+from ..stages import MouthRenderer
 
 
 TEETH_HEIGHT = 0.07  # inter-ocular units: how much of the upper teeth shows below the upper lip

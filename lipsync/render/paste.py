@@ -12,7 +12,7 @@ import numpy as np
 from ..errors import InputError
 from ..face.detect import Box
 from ..face.landmarks import BROWS
-from ..generators.base import MouthRenderer
+from ..stages import MouthRenderer
 
 FACE_SIZE = 96
 DEFAULT_PADS = (0, 10, 0, 0)  # top, bottom, left, right, as Wav2Lip's inference script

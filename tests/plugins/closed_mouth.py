@@ -7,7 +7,8 @@ from typing import Tuple
 
 import numpy as np
 
-from lipsync.generators.base import Generator, MouthRenderer, Source, SoundToMouth
+from lipsync.generators.base import Generator, Source
+from lipsync.stages import MouthRenderer, SoundToMouth
 from lipsync.generators.warp import place_opening
 from lipsync.progress import Progress
 from lipsync.render.mesh import MeshRenderer
@@ -25,6 +26,7 @@ class RestOpening(SoundToMouth):
 
 class ClosedMouthGenerator(Generator):
     name = "closed"
+    streams = True  # its sound stage reads no sound ahead: live mode and --lookahead take it
 
     def stages(self, source: Source, progress: Progress) -> Tuple[SoundToMouth, MouthRenderer]:
         return RestOpening(0.0), MeshRenderer(place_opening, source.track.exemplar, self.settings.pads)

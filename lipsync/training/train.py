@@ -2,7 +2,7 @@
 
     lipsync-train --data ../shared/data/train ../shared/data/grid --holdout SPEAKER ... --out my_model.npz
 
-Every clip is read by `lipsync.generators.dataset.read_clip` (face-tracked, its sound put in
+Every clip is read by `lipsync.training.dataset.read_clip` (face-tracked, its sound put in
 sync with its picture, cached). Its mouth becomes a displacement from the person's rest
 shape in units of their own opening range, so that every speaker's targets share one
 scale. Training draws 3.2 s sequences from augmented copies of every clip:
@@ -34,8 +34,8 @@ from tqdm import tqdm
 
 from ..errors import InputError, LipSyncError
 from ..eval import metrics
-from . import checkpoint as ckpt_lib
-from . import geometry
+from ..generators import checkpoint as ckpt_lib
+from ..generators.geometry import opening_of, targets
 
 log = logging.getLogger(__name__)
 
@@ -76,21 +76,10 @@ def find_videos(paths: Sequence[str]) -> List[str]:
     return out
 
 
-def targets(mouths: np.ndarray) -> np.ndarray:
-    """(n, 20, 2) canonical mouths -> displacements from the rest shape in units of the clip's
-    opening range (NaN rows stay NaN)."""
-    from .sync_model import opening_of
-
-    opens = opening_of(mouths)
-    rest = geometry.rest_shape(mouths, opens)
-    cal = geometry.calibrate(opens)
-    return ((mouths - rest) / (cal.peak - cal.rest)).astype(np.float32)
-
-
 def at_steps(frames: np.ndarray, fps: float, n_steps: int, tempo: float = 1.0) -> np.ndarray:
     """Per-frame values (n, ...) at model steps 0 .. n_steps - 1 of a sound played `tempo` times
     faster; NaN where a neighbouring frame is NaN or past the clip."""
-    from .sync_model import STEP_RATE, interpolate
+    from ..generators.sync_model import STEP_RATE, interpolate
 
     t = (np.arange(n_steps) + 0.25) / STEP_RATE * tempo  # a model step's centre time in the original clip
     pos = t * fps - 0.5  # frame i shows time (i + 0.5) / fps
@@ -123,14 +112,14 @@ def augment_mel(mel: np.ndarray, rng: np.random.Generator, tempo: float, stretch
 
 def running_normalise(mel: np.ndarray, prior_mean: np.ndarray, prior_std: np.ndarray) -> np.ndarray:
     """(80, T) -> (T, 80) normalised with the statistics of the sound so far (as a stream is)."""
-    from .sync_model import SpeakerNorm
+    from ..generators.sync_model import SpeakerNorm
 
     return SpeakerNorm(prior_mean, prior_std).running(mel)
 
 
 def prepare(clip, model, rng: np.random.Generator, augmented: bool) -> Prepared:
     """A clip (dataset.ClipData) as (normalised sound, targets, mask), augmented or as it is."""
-    from .sync_model import MEL_PER_STEP
+    from ..generators.sync_model import MEL_PER_STEP
 
     tempo, stretch, noise, running = 1.0, 1.0, None, False
     if augmented:
@@ -151,7 +140,7 @@ def prepare(clip, model, rng: np.random.Generator, augmented: bool) -> Prepared:
 
 def mel_statistics(clips: list) -> tuple:
     """Per-band mean and spread of the sounding steps of all clips: the normalisation prior."""
-    from .sync_model import SpeakerNorm
+    from ..generators.sync_model import SpeakerNorm
 
     m = np.concatenate([c.mel[:, SpeakerNorm.sounding(c.mel)] for c in clips], axis=1)
     return m.mean(1).astype(np.float32), m.std(1).astype(np.float32)
@@ -169,7 +158,7 @@ class Batches:
         self.silence = {id(p): silence(p.x) for p in prepared}  # the input row of each clip's silence
 
     def __call__(self):
-        from .sync_model import MEL_PER_STEP
+        from ..generators.sync_model import MEL_PER_STEP
 
         S, L = self.chunk, self.lookahead
         xs = np.empty((self.batch, S * MEL_PER_STEP, self.items[0].x.shape[1]), np.float32)
@@ -203,8 +192,6 @@ class Batches:
 def validate(models: list, clips: list) -> Dict[str, Dict[str, float]]:
     """Per held-out clip: correlation of predicted and real inner-lip opening, closed-mouth F1
     (the dub test's rule), at the clip's video frames."""
-    from .sync_model import opening_of
-
     out = {}
     for clip in clips:
         times = (np.arange(len(clip.mouths)) + 0.5) / clip.fps
@@ -221,8 +208,6 @@ def sample_sheet(models: list, clips: list, path: str) -> None:
     import cv2
 
     from ..io.files import write_file
-    from .sync_model import opening_of
-
     strip_h, width, margin = 90, 1200, 4
     sheet = np.full((strip_h * max(1, len(clips)), width, 3), 255, np.uint8)
     for k, clip in enumerate(clips):
@@ -251,7 +236,7 @@ def train(*, data: Sequence[str] = (), holdout: Sequence[str] = (), out: str, st
     steps each on the clips of `data` whose names contain none of the `holdout` strings;
     returns `out`."""
     from .dataset import read_clip
-    from .sync_model import ModelDimensions, SyncModel, TrainConfig, Trainer
+    from ..generators.sync_model import ModelDimensions, SyncModel, TrainConfig, Trainer
 
     dims = dims or ModelDimensions()
     if lookahead is not None:

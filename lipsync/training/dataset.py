@@ -2,7 +2,7 @@
 its mouth on one clock.
 
 Each clip is face-tracked the way the dub test measures (detection on every frame), its
-mouth turned into the pose-free canonical frame (`geometry`), the phones of its sound
+mouth turned into the pose-free canonical frame (`lipsync.face.landmarks`), the phones of its sound
 recognised (`lipsync.eval.phones`), and its sound-to-picture offset measured with the offset judge of `lipsync.eval.avsync` (the judge and the
 loudness-opening correlation together) and removed, so that a clip whose sound is a few
 frames late does not teach the model late mouths. The result is cached per file.
@@ -17,8 +17,8 @@ from typing import Optional
 import numpy as np
 
 from .. import cache
+from ..face.landmarks import canonical_mouths
 from ..io import audio as audio_lib
-from . import geometry
 
 log = logging.getLogger(__name__)
 
@@ -50,7 +50,7 @@ class ClipData:
     @property
     def visemes(self) -> np.ndarray:
         """float32 (n_steps, N_VISEMES): the viseme of each mel step (`visemes.viseme_track`)."""
-        from .visemes import viseme_track
+        from ..generators.visemes import viseme_track
 
         return viseme_track(self.phones, self.mel.shape[1])
 
@@ -91,11 +91,11 @@ def read_clip(path: str, quiet: bool = True, use_cache: bool = True) -> Optional
     """The clip's sound and mouth (as recorded; `ClipData.in_sync()` puts them in sync), or None
     when it lacks a sound, a face or speech."""
     from ..eval import asd, avsync
-    from ..eval.phones import recognise
+    from ..io.phones import recognise
     from ..face.track import TrackSettings, track_media
     from ..io.media import VideoReader, probe
     from ..progress import Progress
-    from .features import has_speech
+    from ..io.features import has_speech
 
     key = cache.entry_path("clips", cache.file_digest(path), DATASET_VERSION)
     name = os.path.basename(path)
@@ -125,7 +125,7 @@ def read_clip(path: str, quiet: bool = True, use_cache: bool = True) -> Optional
     face = avsync.at_rate(track.valid.astype(float), fps, len(crops)) > 0.5
     found = avsync.sound_offset(crops, wav, np.nan_to_num(openings), face=face, mel=mel)
     smooth = track.smoothed()
-    clip = ClipData(name, mel, geometry.canonical_mouths(smooth.landmarks), fps, found.frames, float(found.confidence),
+    clip = ClipData(name, mel, canonical_mouths(smooth.landmarks), fps, found.frames, float(found.confidence),
                     recognise(wav))
     log.info("%s: %d frames, sound offset %s (confidence %.2f), removed %d", name, len(track), found.frames,
              found.confidence, clip.offset)

@@ -1,13 +1,11 @@
-"""Phones heard in a sound (pocketsphinx's English phone recogniser) and whether the mouth
-closes on the bilabials (p, b, m) among them."""
+"""Phones heard in a sound: pocketsphinx's English phone recogniser (for the sound-to-mouth
+planners, training, and the p/b/m closures `lipsync.eval.metrics` measures)."""
 from __future__ import annotations
 
 import os
 from typing import List, Tuple
 
 import numpy as np
-
-from .metrics import closed_threshold
 
 BILABIALS = ("P", "B", "M")
 PHONE_RATE = 100  # pocketsphinx frames per second
@@ -42,21 +40,3 @@ def recognise(wav: np.ndarray) -> List[Tuple[str, float, float]]:
         heard += [(seg.word, start + seg.start_frame / PHONE_RATE, start + (seg.end_frame + 1) / PHONE_RATE)
                   for seg in decoder.seg()]
     return heard
-
-
-def bilabial_closure(phones: List[Tuple[str, float, float]], openings: np.ndarray, fps: float) -> Tuple[float, int]:
-    """(share, count): of the p/b/m phones, the share during which (give or take a frame) the
-    mouth is closed at least once (the dub test's rule, metrics.closed_threshold, on these openings). NaN share when none
-    is heard or the face is missing there."""
-    threshold = closed_threshold(openings)
-    hits = total = 0
-    for phone, start, end in phones:
-        if phone not in BILABIALS:
-            continue
-        first, last = max(0, int(np.floor(start * fps)) - 1), min(len(openings), int(np.ceil(end * fps)) + 1)
-        span = openings[first:last]
-        if not np.isfinite(span).any():
-            continue
-        total += 1
-        hits += bool(np.nanmin(span) <= threshold)
-    return (hits / total if total else float("nan")), total
