@@ -27,7 +27,8 @@ sys.path.insert(0, os.path.join(ROOT, "benchmarks"))
 
 from speed import make_inputs  # noqa: E402
 
-from lipsync.live import MAX_BACKLOG, Avatar, SoundInput, StreamWriter, run_live  # noqa: E402
+from lipsync.io.realtime import SoundInput, StreamWriter  # noqa: E402
+from lipsync.live import MAX_BACKLOG, Avatar, run_live  # noqa: E402
 from lipsync.progress import Progress  # noqa: E402
 
 

@@ -15,7 +15,7 @@ import dataclasses
 import os
 import signal
 import time
-from typing import Callable, List, Optional
+from typing import Callable, List, Optional, Tuple
 
 from .errors import InputError, Interrupted, LipSyncError
 from .pipeline import default_outfile
@@ -83,6 +83,27 @@ def read_jobs(csv_path: str, output_dir: str = "output") -> List[Job]:
     return jobs
 
 
+def job_tag(k: int, jobs: List[Job]) -> str:
+    """How the reports name job number `k` (from 1) of `jobs`."""
+    job = jobs[k - 1]
+    return f"[{k}/{len(jobs)}] {os.path.basename(job.video)} + {os.path.basename(job.audio)}"
+
+
+def to_run(jobs: List[Job], overwrite: bool, report: Optional[Callable[[str], None]] = None
+           ) -> Tuple[List[Tuple[int, Job]], List[Outcome]]:
+    """(the jobs to run, numbered from 1; the outcomes of those skipped because their output
+    exists, unless `overwrite`), reporting each skipped one."""
+    todo, skipped = [], []
+    for k, job in enumerate(jobs, 1):
+        if os.path.exists(job.outfile) and not overwrite:
+            skipped.append(Outcome(job, "skipped", "output exists"))
+            if report:
+                report(f"{job_tag(k, jobs)}: skipped, {job.outfile} exists")
+        else:
+            todo.append((k, job))
+    return todo, skipped
+
+
 def run_batch(jobs: List[Job], run_one: Callable[[Job], None], *, report: Optional[Callable[[str], None]] = None,
               report_error: Optional[Callable[[str], None]] = None, overwrite: bool = False) -> List[Outcome]:
     """Runs `run_one(job)` for each job whose output does not exist yet (every job: `overwrite`).
@@ -91,15 +112,10 @@ def run_batch(jobs: List[Job], run_one: Callable[[Job], None], *, report: Option
     the batch with Interrupted saying what is kept: the job in progress leaves no output,
     finished ones stay and are skipped next time.
     """
-    outcomes: List[Outcome] = []
+    todo, outcomes = to_run(jobs, overwrite, report)
     try:
-        for k, job in enumerate(jobs, 1):
-            tag = f"[{k}/{len(jobs)}] {os.path.basename(job.video)} + {os.path.basename(job.audio)}"
-            if os.path.exists(job.outfile) and not overwrite:
-                outcomes.append(Outcome(job, "skipped", "output exists"))
-                if report:
-                    report(f"{tag}: skipped, {job.outfile} exists")
-                continue
+        for k, job in todo:
+            tag = job_tag(k, jobs)
             start = time.time()
             try:
                 run_one(job)
@@ -116,7 +132,8 @@ def run_batch(jobs: List[Job], run_one: Callable[[Job], None], *, report: Option
         raise Interrupted(getattr(exc, "signum", signal.SIGINT),
                           f"{done} finished job{'s' if done != 1 else ''} kept, the job in progress left nothing; "
                           "run the batch again to go on") from None
-    return outcomes
+    order = {id(job): i for i, job in enumerate(jobs)}
+    return sorted(outcomes, key=lambda o: order[id(o.job)])
 
 
 def summary(outcomes: List[Outcome]) -> str:

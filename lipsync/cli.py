@@ -59,19 +59,14 @@ def _run(main: Callable[[argparse.Namespace], int], parser: argparse.ArgumentPar
         return stop.exit_code
 
 
-def _box(values: Optional[List[int]]):
-    """--box TOP BOTTOM LEFT RIGHT (Wav2Lip's order on the command line) -> (left, top, right, bottom)."""
-    if not values:
-        return None
-    top, bottom, left, right = values
-    return (left, top, right, bottom)
+CHECKPOINT_HELP = ("model weights (by default the sync model's weights shipped inside lipsync; for --model wav2lip "
+                   "checkpoints/wav2lip_gan.pth)")
 
 
 def lip_sync_parser() -> argparse.ArgumentParser:
     from . import generators
-    from .face.detect import DETECTORS
-    from .io.media import DEFAULT_CRF
-    from .io.source import LOOP_MODES
+    from .options import add_flags
+    from .run_options import RunOptions
 
     models = generators.names()
     model_help = "; ".join(f"{name}: {generators.DESCRIPTIONS.get(name, '')}" for name in models)
@@ -91,14 +86,9 @@ def lip_sync_parser() -> argparse.ArgumentParser:
                    help="with --batch: redo the jobs whose output exists (a single run always replaces its output, "
                         "and says so)")
     p.add_argument("--model", default=models[0], choices=models, help=model_help)
-    p.add_argument("--personalize", default="auto", choices=("auto", "on", "off"),
-                   help="sync model: fit the mouth's style and range to the input's own speech (auto: when it has some), cached per input")
-    p.add_argument("--personalize_seconds", type=float, default=120.0, help="personalization reads at most this many seconds of the input's own speech")
-    p.add_argument("--checkpoint_path", default=None,
-                   help="model weights (by default the sync model's weights shipped inside lipsync; "
-                        "for --model wav2lip checkpoints/wav2lip_gan.pth)")
-    p.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"),
-                   help="--model wav2lip: where PyTorch runs (auto: a CUDA GPU when present)")
+    # every generator's options, each flag once (lipsync.generators.options), then the run's (lipsync.run_options)
+    add_flags(p, [generators.options_class(name) for name in models] + [RunOptions],
+              helps={"checkpoint_path": CHECKPOINT_HELP})
     p.add_argument("--engine", default="local", choices=("local", "ray"),
                    help="with --batch: run the jobs in this process (local) or on a Ray cluster (ray; "
                         "pip install -r requirements-ray.txt)")
@@ -107,36 +97,26 @@ def lip_sync_parser() -> argparse.ArgumentParser:
                         "default: a Ray runtime on this machine alone")
     p.add_argument("--ray_cpus", type=int, default=None,
                    help="with --engine ray and no --ray_address: jobs at once on this machine (default: every core)")
-    p.add_argument("--batch_size", type=int, default=16, help="frames rendered per batch")
-    p.add_argument("--fps", type=float, default=25.0, help="frame rate of the output when the input is a photo")
-    p.add_argument("--detector", default="hog", choices=DETECTORS, help="face detector backend")
-    p.add_argument("--face_index", type=int, default=None,
-                   help="with several faces, sync the N-th from the left (0 = leftmost); default: the largest")
-    p.add_argument("--box", type=int, nargs=4, metavar=("TOP", "BOTTOM", "LEFT", "RIGHT"), default=None,
-                   help="use this fixed face box instead of detection")
-    p.add_argument("--pads", type=int, nargs=4, metavar=("TOP", "BOTTOM", "LEFT", "RIGHT"), default=[0, 0, 0, 0],
-                   help="extra pixels around the region that may change")
-    p.add_argument("--nosmooth", action="store_true", help="do not smooth face landmarks over time")
-    p.add_argument("--still", action="store_true",
-                   help="a photo keeps its head and eyes still (by default it blinks and moves slightly)")
-    p.add_argument("--no_cache", action="store_true", help="track the face again instead of using the cached track")
-    p.add_argument("--loop", default="pingpong", choices=LOOP_MODES,
-                   help="how the video repeats when the sound is longer: back and forth, or from the start")
-    p.add_argument("--crf", type=int, default=DEFAULT_CRF, help="x264 quality (lower is better; 18 is visually lossless)")
-    p.add_argument("--voice", default=None, help="with --text: eSpeak NG voice id, name or language code "
-                                                 "(by default the language of the text's script)")
-    p.add_argument("--rate", type=int, default=None, help="with --text: speaking rate in words per minute")
     p.add_argument("--live", action="store_true",
                    help="stream in real time: the sound comes from --audio_path - (raw 16 kHz mono s16le on standard "
                         "input) or a file played at real-time speed; --outfile - writes MPEG-TS to standard output "
                         "(by default output/<video stem>_live.ts); reports go to stderr")
-    p.add_argument("--lookahead", type=float, default=None,
-                   help="sync model: plan the mouth as a stream does, hearing this many seconds of sound after each "
-                        "frame's middle (with --live by default 0.2; without, the whole sound is heard unless given; "
-                        "about 0.26 is all the model reads)")
     p.add_argument("--quiet", action="store_true", help="no progress bars or summary")
     p.add_argument("--verbose", action="store_true", help="also print what each stage decided (debug details)")
     return p
+
+
+def _typed(args: argparse.Namespace):
+    """The run's options and the chosen model's, from the parsed flags: made and checked once
+    (and a look-ahead only for a model that can stream)."""
+    from . import generators
+    from .options import from_args
+    from .run_options import RunOptions
+
+    run, mine = from_args(RunOptions, args), from_args(generators.options_class(args.model), args)
+    if run.lookahead is not None and not args.live:
+        generators.require_stream(args.model, "look-ahead")
+    return run, mine
 
 
 def _lip_sync_live(args: argparse.Namespace) -> int:
@@ -149,20 +129,17 @@ def _lip_sync_live(args: argparse.Namespace) -> int:
                            "playing back and forth")
     if not args.video_path:
         raise LipSyncError("missing --video_path: the video or photo of the avatar")
-    report = live(video_path=args.video_path, model=args.model, audio_path=args.audio_path, text=args.text,
-                  outfile=args.outfile,
-                  lookahead_s=LIVE_LOOKAHEAD if args.lookahead is None else args.lookahead, voice=args.voice,
-                  rate=args.rate, crf=args.crf, quiet=args.quiet, fps=args.fps,
-                  detector=args.detector, face_index=args.face_index, box=_box(args.box), pads=tuple(args.pads),
-                  personalize=args.personalize, personalize_seconds=args.personalize_seconds,
-                  checkpoint_path=args.checkpoint_path, use_cache=not args.no_cache, still=args.still)
+    run, mine = _typed(args)
+    report = live(video_path=args.video_path, audio_path=args.audio_path, text=args.text, outfile=args.outfile,
+                  lookahead_s=LIVE_LOOKAHEAD if run.lookahead is None else run.lookahead, model=args.model,
+                  options=run.replace(lookahead=None), model_options=mine, quiet=args.quiet)
     if not args.quiet:
         print(report.summary(), file=sys.stderr)
     return 0
 
 
 def _lip_sync(args: argparse.Namespace) -> int:
-    from .pipeline import check_options, lip_sync
+    from .pipeline import lip_sync
 
     if args.live:
         return _lip_sync_live(args)
@@ -175,18 +152,13 @@ def _lip_sync(args: argparse.Namespace) -> int:
         raise LipSyncError("--engine, --ray_address and --ray_cpus run the jobs of a --batch CSV: add --batch")
     elif not args.video_path:
         raise LipSyncError("missing --video_path: the video or photo to lip-sync (or --batch CSV for many jobs)")
-    elif not (args.audio_path or args.text):
-        raise LipSyncError("no sound given: pass --audio_path FILE or --text \"...\"")
+    else:
+        from .io.tts import require_sound
 
-    options = dict(model=args.model, fps=args.fps, detector=args.detector, face_index=args.face_index,
-                   box=_box(args.box), pads=tuple(args.pads), nosmooth=args.nosmooth,
-                   use_cache=not args.no_cache, loop=args.loop, crf=args.crf, voice=args.voice, rate=args.rate,
-                   personalize=args.personalize, personalize_seconds=args.personalize_seconds,
-                   checkpoint_path=args.checkpoint_path, device=args.device, batch_size=args.batch_size,
-                   still=args.still, quiet=args.quiet, lookahead=args.lookahead)
-    check_options(model=args.model, loop=args.loop, crf=args.crf, fps=args.fps, batch_size=args.batch_size,
-                  face_index=args.face_index, box=options["box"], pads=options["pads"], detector=args.detector,
-                  personalize=args.personalize, personalize_seconds=args.personalize_seconds, lookahead=args.lookahead)
+        require_sound(args.audio_path, args.text, "pass --audio_path FILE or --text \"...\"")
+
+    run, mine = _typed(args)
+    options = dict(model=args.model, options=run, model_options=mine, quiet=args.quiet)  # lip_sync's, for every job
     if args.batch:
         if args.ray_cpus is not None and args.ray_cpus < 1:
             raise LipSyncError(f"--ray_cpus {args.ray_cpus}: must be 1 or more")
@@ -208,8 +180,7 @@ def _lip_sync_batch(csv_path: str, options: dict, quiet: bool, overwrite: bool, 
     from .pipeline import lip_sync, make_generator
 
     jobs = read_jobs(csv_path)
-    make_generator(options["model"], **{k: options[k] for k in ("pads", "checkpoint_path", "device", "personalize",
-                                                                 "personalize_seconds", "use_cache")})  # fails before any job
+    make_generator(options["model"], options["model_options"])  # fails before any job
     report = None if quiet else print
     report_error = lambda line: print(f"error: {line}", file=sys.stderr)  # noqa: E731
     if engine == "ray":
@@ -298,11 +269,12 @@ def wav2lip_parser() -> argparse.ArgumentParser:
 
 def _wav2lip(args: argparse.Namespace) -> int:
     from .pipeline import lip_sync_frames
+    from .run_options import box_from_flag
 
     result = lip_sync_frames(frames_dir=args.frames_dir, audio_path=args.audio_path, outfile=args.outfile,
                              checkpoint_path=args.checkpoint_path, fps=args.fps, batch_size=args.batch_size,
                              pads=tuple(args.pads), resize_factor=args.resize_factor, nosmooth=args.nosmooth,
-                             box=_box(args.box), device=args.device, loop=args.loop,
+                             box=box_from_flag(args.box), device=args.device, loop=args.loop,
                              crf=args.crf, quiet=args.quiet)
     if not args.quiet:
         print(result.summary())

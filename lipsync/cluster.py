@@ -6,7 +6,7 @@ atomically. Inputs, outputs and the CSV live on a folder every node reads (a sha
 
 Work is placed where it is cheap:
 - each distinct video is tracked once, by one task; its track goes to the jobs that use it
-  through Ray's object store (and into each worker's face-track cache, written atomically);
+  through Ray's object store, handed to `lip_sync(track=...)`;
 - a job is a task on one CPU. Ray reuses worker processes, and a worker keeps the models it
   loaded, so the weights load once per worker, not once per job;
 - the output is written on the worker, under a temporary name renamed when complete.
@@ -27,7 +27,7 @@ import threading
 import time
 from typing import Callable, Dict, List, Optional
 
-from .batch import Job, Outcome
+from .batch import Job, Outcome, job_tag, to_run
 from .errors import Interrupted, LipSyncError, MissingBackendError, stop_on_signals
 
 RETRIES = 3  # a task whose worker died runs again at most this many times
@@ -86,38 +86,34 @@ def _check_reachable(address: str, timeout_s: float = 5.0) -> None:
 
 
 def _track(job: Job, options: dict) -> Optional[dict]:
-    """Runs on a worker: the face track of the job's video (None for a photo, or when the
-    input is bad: the job itself then reports it) as the cache entry's name and arrays."""
-    from . import cache
-    from .face.track import cache_path, track_media
-    from .pipeline import _checked_inputs, media_tracking
+    """Runs on a worker: the face track of the job's video, as arrays (None for a photo, or when
+    the input is bad: the job itself then reports it)."""
+    from .face.track import track_media
+    from .pipeline import checked_media, media_tracking
     from .progress import Progress
 
+    run = options["options"]
     try:
-        info, box = _checked_inputs(job.video, None, "(the video alone is checked here)", options.get("box"))
+        info, box = checked_media(job.video, run.box)
         if info.is_image:
             return None
-        fps, settings = media_tracking(info, options.get("fps") or 25.0, options.get("detector", "hog"),
-                                       options.get("face_index"), box)
-        track = track_media(info, fps, settings, use_cache=options.get("use_cache", True), progress=Progress(True))
-        entry = cache_path(info.path, settings, fps, (info.width, info.height))
-        return {"entry": os.path.relpath(entry, cache.root()), "arrays": track.to_arrays()}
+        fps, settings = media_tracking(info, run.fps or 25.0, run.detector, run.face_index, box)
+        track = track_media(info, fps, settings, use_cache=options["model_options"].use_cache,
+                            progress=Progress(True))
+        return track.to_arrays()
     except Exception:  # noqa: BLE001: each job then tracks the video itself, and reports what is wrong
         return None
 
 
 def _dub(job: Job, options: dict, track: Optional[dict]) -> Outcome:
-    """Runs on a worker: one job, its face track first put in this worker's cache."""
-    from . import cache
+    """Runs on a worker: one job, handed the face track of its video when one was made."""
+    from .face.track import FaceTrack
     from .pipeline import lip_sync
 
     start = time.time()
-    if track is not None and options.get("use_cache", True):
-        entry = os.path.join(cache.root(), track["entry"])
-        if not os.path.exists(entry):
-            cache.save(entry, track["arrays"])
     try:
-        result = lip_sync(video_path=job.video, audio_path=job.audio, outfile=job.outfile, **options)
+        given = None if track is None else FaceTrack.from_arrays(track)
+        result = lip_sync(video_path=job.video, audio_path=job.audio, outfile=job.outfile, track=given, **options)
     except LipSyncError as exc:
         return Outcome(job, "failed", str(exc), time.time() - start)
     return Outcome(job, "done", result.summary(), time.time() - start)
@@ -128,19 +124,17 @@ def run_batch_ray(jobs: List[Job], options: dict, *, address: Optional[str] = No
                   report: Optional[Callable[[str], None]] = None,
                   report_error: Optional[Callable[[str], None]] = None) -> List[Outcome]:
     """The batch on Ray: the outcomes, as `batch.run_batch` gives them. `options` are
-    `lip_sync`'s keyword arguments for every job."""
+    `lip_sync`'s keyword arguments for every job (model, options, model_options, or option
+    keywords). The face track of each distinct video is made once and handed to its jobs."""
     from tqdm import tqdm
 
-    options = dict(options, quiet=True)
-    outcomes: List[Outcome] = []
-    todo = []
-    for k, job in enumerate(jobs, 1):
-        if os.path.exists(job.outfile) and not overwrite:
-            outcomes.append(Outcome(job, "skipped", "output exists"))
-            if report:
-                report(f"[{k}/{len(jobs)}] {_name(job)}: skipped, {job.outfile} exists")
-        else:
-            todo.append((k, job))
+    from .pipeline import run_options
+
+    model = options.get("model", "sync")
+    keywords = {k: v for k, v in options.items() if k not in ("model", "options", "model_options", "quiet")}
+    run, mine = run_options(model, options.get("options"), options.get("model_options"), keywords)
+    options = dict(model=model, options=run, model_options=mine, quiet=True)
+    todo, outcomes = to_run(jobs, overwrite, report)
     if not todo:
         return outcomes
     ray = connect(address, num_cpus)
@@ -151,7 +145,7 @@ def run_batch_ray(jobs: List[Job], options: dict, *, address: Optional[str] = No
     start = time.time()
     try:
         for k, job in todo:
-            if options.get("use_cache", True) and job.video not in tracks:
+            if job.video not in tracks:
                 tracks[job.video] = track_task.remote(job, options)  # once per distinct video
             pending[dub_task.remote(job, options, tracks.get(job.video))] = (k, job)
         counts = {"done": 0, "failed": 0}
@@ -165,7 +159,7 @@ def run_batch_ray(jobs: List[Job], options: dict, *, address: Optional[str] = No
                     outcome = Outcome(job, "failed", f"the job's worker failed: {str(exc).strip().splitlines()[-1]}")
                 outcomes.append(outcome)
                 counts[outcome.status] += 1
-                tag = f"[{k}/{len(jobs)}] {_name(job)}"
+                tag = job_tag(k, jobs)
                 if outcome.status == "failed" and report_error:
                     bar.clear()
                     report_error(f"{tag}: failed (line {job.line}): {outcome.message}")
@@ -188,8 +182,3 @@ def run_batch_ray(jobs: List[Job], options: dict, *, address: Optional[str] = No
         ray.shutdown()
     order = {job.line: i for i, job in enumerate(jobs)}
     return sorted(outcomes, key=lambda o: order[o.job.line])
-
-
-def _name(job: Job) -> str:
-    return f"{os.path.basename(job.video)} + {os.path.basename(job.audio)}"
-

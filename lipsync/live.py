@@ -25,28 +25,28 @@ import contextlib
 import dataclasses
 import os
 import queue
-import subprocess
 import sys
-import tempfile
-import threading
 import time
-from typing import BinaryIO, Deque, List, Optional, Sequence, Tuple
+from typing import Deque, List, Optional, Sequence, Tuple
 
 import numpy as np
 
 from . import generators
-from .errors import InputError, LipSyncError, OutputError
-from .face.detect import Box
+from .errors import InputError
 from .face.track import require_faces, track_media
 from .generators.base import Source
+from .generators.options import GeneratorOptions
 from .io import audio as audio_lib
-from .io.files import NAME_MAX, atomic_output, check_output, register_writer, shorten, stop_process, unregister_writer
-from .io.media import (DEFAULT_CRF, VIDEO_OUTPUTS, Colour, MediaInfo, VideoReader, _put, _signals_deferred,
-                       check_readable, ffmpeg_command, fps_fraction, read_image)
-from .pipeline import STREAM_CHUNK_S
+from .io.files import NAME_MAX, atomic_output, check_output, shorten
+from .io.media import (VIDEO_OUTPUTS, Colour, MediaInfo, VideoReader, check_readable, fps_fraction, read_image,
+                       signals_deferred)
+from .io.realtime import SoundInput, StreamWriter
+from .io.source import source_index
+from .io.tts import require_sound
+from .pipeline import Tracks
 from .progress import CancelCheck, Progress, ProgressCallback
 from .render.alive import AliveRenderer
-from .io.source import source_index
+from .run_options import RunOptions
 
 LOOP_SECONDS = 10.0  # the avatar loops (back and forth) over at most this much of its video...
 LOOP_BYTES = 512 << 20  # ...held in memory in at most this many bytes
@@ -81,40 +81,39 @@ class Avatar:
         self.height, self.width = frames[0].shape[:2]
 
     @classmethod
-    def prepare(cls, video_path: str, *, model: str = "sync", fps: float = 25.0, detector: str = "hog",
-                face_index: Optional[int] = None, box: Optional[Box] = None, pads: Sequence[int] = (0, 0, 0, 0),
-                personalize: str = "auto",
-                personalize_seconds: float = 120.0, checkpoint_path: Optional[str] = None, use_cache: bool = True,
-                still: bool = False, loop_seconds: float = LOOP_SECONDS, quiet: bool = False,
-                progress: Optional[ProgressCallback] = None, cancel: Optional[CancelCheck] = None) -> "Avatar":
-        """The avatar of a video or photo, with `lip_sync`'s options and checks; `model` is a
-        generator that can plan a stream (`Generator.streams`). The face is tracked over the first
-        `loop_seconds` of a video (cached)."""
-        from .pipeline import check_options, checked_media, make_generator, media_tracking
+    def prepare(cls, video_path: str, *, model: str = "sync", options: Optional[RunOptions] = None,
+                model_options: Optional[GeneratorOptions] = None, track: Optional[Tracks] = None,
+                loop_seconds: float = LOOP_SECONDS, quiet: bool = False, progress: Optional[ProgressCallback] = None,
+                cancel: Optional[CancelCheck] = None, **keywords) -> "Avatar":
+        """The avatar of a video or photo, with `lip_sync`'s options (`options`, `model_options` or
+        their fields as keywords) and checks; `model` is a generator that can plan a stream
+        (`Generator.streams`). The face is tracked over the first `loop_seconds` of a video
+        (cached), unless its `track` is given."""
+        from .pipeline import checked_media, given_track, make_generator, media_tracking, run_options
 
         reporter = Progress(quiet, progress, cancel)
-        generators.require(model)
         generators.require_stream(model, "live mode")
-        check_options(model=model, fps=fps, face_index=face_index, box=box, pads=pads, detector=detector,
-                      personalize=personalize, personalize_seconds=personalize_seconds)
+        run, mine = run_options(model, options, model_options, keywords, caller="Avatar.prepare")
         if not (loop_seconds > 0):
             raise InputError(f"loop length {loop_seconds:g} s: must be more than 0")
-        info, box = checked_media(video_path, box)
-        generator = make_generator(model, pads=pads, checkpoint_path=checkpoint_path,
-                                   personalize=personalize, personalize_seconds=personalize_seconds,
-                                   use_cache=use_cache)
-        rate, settings = media_tracking(info, fps, detector, face_index, box)
+        info, box = checked_media(video_path, run.box)
+        generator = make_generator(model, mine)
+        rate, settings = media_tracking(info, 25.0 if run.fps is None else run.fps, run.detector, run.face_index,
+                                        box)
         rate = float(fps_fraction(rate))  # the rate the stream declares (23.98 is 24000/1001): no drift in an hour
         n = 1 if info.is_image else max(1, min(int(round(loop_seconds * rate)),
                                                LOOP_BYTES // (info.width * info.height * 3)))
-        track = track_media(info, rate, settings, use_cache=use_cache, progress=reporter, first=n)
-        require_faces(track, video_path, face_index)
+        if track is None:
+            track = track_media(info, rate, settings, use_cache=mine.use_cache, progress=reporter, first=n)
+        else:
+            track = given_track(track, info, rate, first=n)
+        require_faces(track, video_path, run.face_index)
         smooth = track.smoothed()
         frames = _read_frames(info, rate, len(track))
         source = Source(video_path, info.is_image, info.has_audio, rate, track, smooth)
         stage, renderer = generator.stages(source, reporter)
         return cls(video_path, frames, smooth.landmarks[:len(frames)], stage, renderer, rate, info.colour,
-                   photo=info.is_image and not still)
+                   photo=info.is_image and not run.still)
 
     def session(self, lookahead_s: Optional[float] = LIVE_LOOKAHEAD) -> "LiveSession":
         """A new stream (see `LiveSession`); `lookahead_s`: how much sound after a frame's middle
@@ -211,179 +210,6 @@ class LiveSession:
         return out
 
 
-class SoundInput:
-    """Sound arriving in real time, read by a thread: `get(timeout)` gives (arrival time,
-    float32 chunk), None at the end, or raises queue.Empty when nothing came in time."""
-
-    def __init__(self, target, name: str):
-        self.name = name
-        self._queue: queue.Queue = queue.Queue()
-        self._error: Optional[BaseException] = None
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, args=(target,), name="lipsync-live-sound", daemon=True)
-        self._thread.start()
-
-    def _run(self, target) -> None:
-        try:
-            target(self._put, self._stop)
-        except BaseException as exc:  # handed to the reader of the queue
-            self._error = exc
-        finally:
-            self._queue.put(None)
-
-    def _put(self, chunk: np.ndarray) -> None:
-        if len(chunk):
-            self._queue.put((time.monotonic(), chunk))
-
-    def get(self, timeout: float):
-        item = self._queue.get(timeout=max(0.0, timeout))
-        if item is None and self._error is not None:
-            if isinstance(self._error, (LipSyncError, KeyboardInterrupt)):
-                raise self._error
-            raise InputError(f"{self.name}: could not be read ({self._error})")
-        return item
-
-    def close(self) -> None:
-        self._stop.set()
-
-    @classmethod
-    def from_pipe(cls, stream: BinaryIO, name: str = "standard input") -> "SoundInput":
-        """Raw 16 kHz mono s16le from a pipe (standard input), as it comes."""
-
-        def read(put, stop):
-            odd = b""
-            while not stop.is_set():
-                data = stream.read1(4096) if hasattr(stream, "read1") else stream.read(4096)
-                if not data:
-                    return
-                data, odd = odd + data, b""
-                if len(data) % 2:
-                    data, odd = data[:-1], data[-1:]
-                put(np.frombuffer(data, "<i2").astype(np.float32) / 32768.0)
-
-        return cls(read, name)
-
-    @classmethod
-    def from_file(cls, path: str, speed: float = 1.0) -> "SoundInput":
-        """The sound of any audio or video file, played at `speed` times real time (0: at once)."""
-        wav = audio_lib.load_audio(path)
-
-        def play(put, stop):
-            step = int(STREAM_CHUNK_S * SAMPLE_RATE)
-            start = time.monotonic()
-            for k, first in enumerate(range(0, len(wav), step)):
-                if stop.is_set():
-                    return
-                if speed > 0:
-                    wait = start + k * STREAM_CHUNK_S / speed - time.monotonic()
-                    if wait > 0:
-                        time.sleep(wait)
-                put(np.array(wav[first:first + step]))
-
-        return cls(play, path)
-
-
-class StreamWriter:
-    """Frames and their sound into one ffmpeg process: H.264 (x264 ultrafast, zero latency) and
-    AAC, as MPEG-TS for '-' (standard output) or a .ts file, else the container of the file's
-    extension. The picture goes in on standard input, the sound (s16le) on a second pipe; a
-    thread feeds each, so neither waits on the other. ffmpeg runs in a session of its own: the
-    terminal's Ctrl-C reaches this process only, which ends the stream and then closes it."""
-
-    def __init__(self, path: str, width: int, height: int, fps: float, colour: Optional[Colour] = None,
-                 crf: int = DEFAULT_CRF, name: Optional[str] = None):
-        self.path = path
-        self.name = name or ("standard output" if path == "-" else path)
-        rate = fps_fraction(fps)
-        colour = colour or Colour()
-        read_fd, write_fd = os.pipe()
-        cmd = ffmpeg_command("-y", "-f", "rawvideo", "-pix_fmt", "bgr24", "-s", f"{width}x{height}",
-                             "-r", f"{rate.numerator}/{rate.denominator}", "-i", "pipe:0",
-                             "-f", "s16le", "-ar", str(SAMPLE_RATE), "-ac", "1", "-i", f"pipe:{read_fd}",
-                             "-map", "0:v:0", "-map", "1:a:0",
-                             "-c:v", "libx264", "-preset", "ultrafast", "-tune", "zerolatency", "-crf", str(crf),
-                             "-g", str(max(1, int(round(2 * fps)))), "-pix_fmt", "yuv420p",
-                             "-vf", f"pad=ceil(iw/2)*2:ceil(ih/2)*2,{colour.encode_filter()}", *colour.tags(),
-                             "-c:a", "aac", "-b:a", "128k")
-        if path == "-" or path.lower().endswith(".ts"):
-            cmd += ["-f", "mpegts", "-flush_packets", "1"]
-        cmd.append("pipe:1" if path == "-" else path)
-        self._errlog = tempfile.TemporaryFile()
-        try:
-            with _signals_deferred():
-                self._proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stderr=self._errlog, pass_fds=(read_fd,),
-                                              stdout=None if path == "-" else subprocess.DEVNULL,
-                                              start_new_session=True)
-                if path != "-":
-                    register_writer(path, self._proc)
-        except BaseException:
-            os.close(write_fd)
-            self._errlog.close()
-            raise
-        finally:
-            os.close(read_fd)
-        self._audio = os.fdopen(write_fd, "wb")
-        self._broken = False
-        self._queues = {"video": queue.Queue(maxsize=8), "audio": queue.Queue(maxsize=64)}
-        self._threads = [threading.Thread(target=self._feed, args=(self._queues[kind], pipe),
-                                          name=f"lipsync-live-{kind}", daemon=True)
-                         for kind, pipe in (("video", self._proc.stdin), ("audio", self._audio))]
-        for thread in self._threads:
-            thread.start()
-
-    def _feed(self, items: queue.Queue, pipe) -> None:
-        try:
-            while True:
-                data = items.get()
-                if data is None:
-                    break
-                pipe.write(data)
-                pipe.flush()
-        except (BrokenPipeError, OSError, ValueError):
-            self._broken = True
-        finally:
-            with contextlib.suppress(OSError, ValueError):
-                pipe.close()
-
-    def _feeding(self) -> bool:
-        return not self._broken and all(thread.is_alive() for thread in self._threads)
-
-    def write(self, image: np.ndarray, sound: np.ndarray) -> None:
-        """One frame and the sound it spans (float32 at 16 kHz)."""
-        pcm = (np.clip(sound, -1, 1) * 32767).astype("<i2").tobytes()
-        if not (_put(self._queues["audio"], pcm, self._feeding)
-                and _put(self._queues["video"], np.ascontiguousarray(image).tobytes(), self._feeding)):
-            self._fail()
-
-    def _fail(self):
-        self.abort()
-        self._errlog.seek(0)
-        err = self._errlog.read().decode("utf-8", "replace").strip()
-        last = err.splitlines()[-1] if err else "its output closed"
-        raise OutputError(f"{self.name}: ffmpeg could not write the stream ({last})")
-
-    def close(self) -> None:
-        """Ends the stream: the file is complete when this returns."""
-        for items in self._queues.values():
-            _put(items, None, self._feeding)
-        for thread in self._threads:
-            thread.join(timeout=60)
-        code = self._proc.wait()
-        unregister_writer(self.path)
-        if code != 0 or self._broken:
-            self._fail()
-        self._errlog.close()
-
-    def abort(self) -> None:
-        stop_process(self._proc)
-        unregister_writer(self.path)
-        for items in self._queues.values():  # the feeders, waiting on an empty queue, end
-            with contextlib.suppress(queue.Full):
-                items.put_nowait(None)
-        for thread in self._threads:
-            thread.join(timeout=5)
-
-
 @dataclasses.dataclass
 class LiveReport:
     """What a live run did."""
@@ -467,7 +293,7 @@ def run_live(avatar: Avatar, sound: SoundInput, writer: StreamWriter, *,
                 except queue.Empty:  # starved: the stream goes on in silence
                     gap = time.monotonic() - clock - session.samples / SAMPLE_RATE
                     silence = np.zeros(max(1, int(gap * SAMPLE_RATE)), np.float32)
-                    with _signals_deferred():  # a stop lands between frames, never inside one
+                    with signals_deferred():  # a stop lands between frames, never inside one
                         audio.append(silence)
                         emit(session.feed(silence, newest=max_backlog))
                     continue
@@ -483,7 +309,7 @@ def run_live(avatar: Avatar, sound: SoundInput, writer: StreamWriter, *,
                     if not ended:
                         chunks.append(more)
                 end = session.samples
-                with _signals_deferred():
+                with signals_deferred():
                     for arrived, chunk in chunks:
                         audio.append(chunk)
                         end += len(chunk)
@@ -511,26 +337,27 @@ def default_live_outfile(video_path: str, output_dir: str = "output") -> str:
 
 def live(*, video_path: str, audio_path: Optional[str] = None, text: Optional[str] = None,
          outfile: Optional[str] = None, output_dir: str = "output", lookahead_s: Optional[float] = LIVE_LOOKAHEAD,
-         speed: float = 1.0, voice: Optional[str] = None, rate: Optional[int] = None, crf: int = DEFAULT_CRF,
-         quiet: bool = False, **avatar_options) -> LiveReport:
+         speed: float = 1.0, model: str = "sync", options: Optional[RunOptions] = None,
+         model_options: Optional[GeneratorOptions] = None, quiet: bool = False, **keywords) -> LiveReport:
     """`video_path`'s face speaking a sound as it arrives, written as a stream in real time.
 
     The sound is raw 16 kHz mono s16le on standard input for `audio_path` "-", else any audio
     file (or `text`, spoken first) played at `speed` times real time. `outfile` "-" writes
     MPEG-TS to standard output as it is made (a stream cannot be written under a temporary name
     and renamed: a run that fails leaves what was sent); a file is written under a temporary
-    name and renamed at the end, as every other output. `avatar_options` go to
-    `Avatar.prepare`.
+    name and renamed at the end, as every other output. `model`, `options`, `model_options`
+    and the option `keywords` (crf=..., voice=..., personalize=...) are `lip_sync`'s; they
+    reach `Avatar.prepare` too.
     """
-    from .pipeline import check_options, prepare_audio
     from .io.files import temp_dir
+    from .pipeline import prepare_audio, run_options
 
-    if audio_path is None and text is None:
-        raise InputError("no sound given: give --audio_path - (raw 16 kHz mono s16le on standard input), "
-                         "a sound file, or a text to speak")
-    if text is not None and not text.strip():
-        raise InputError("the text to speak is empty")
-    check_options(crf=crf, lookahead=lookahead_s)
+    require_sound(audio_path, text, "give --audio_path - (raw 16 kHz mono s16le on standard input), a sound file, "
+                                    "or a text to speak")
+    generators.require_stream(model, "live mode")
+    run, mine = run_options(model, options, model_options, keywords, caller="live")
+    if lookahead_s is not None:
+        run = run.replace(lookahead=lookahead_s)  # checked as a look-ahead
     if not (speed >= 0):
         raise InputError(f"speed {speed:g}: must be 0 (as fast as it goes) or more")
     to_stdout = outfile == "-"
@@ -540,19 +367,20 @@ def live(*, video_path: str, audio_path: Optional[str] = None, text: Optional[st
     if not to_stdout:
         check_output(outfile, "output", extensions=STREAM_OUTPUTS, inputs=[video_path, audio_path])
     reporter = Progress(quiet)
-    avatar = Avatar.prepare(video_path, quiet=quiet, **avatar_options)
+    avatar = Avatar.prepare(video_path, model=model, options=run, model_options=mine, quiet=quiet)
     with temp_dir("live") as workdir:
         if audio_path == "-":
             if sys.stdin is None or sys.stdin.closed:
                 raise InputError("standard input: closed; pipe the sound in (raw 16 kHz mono s16le)")
             sound = SoundInput.from_pipe(sys.stdin.buffer)
         else:
-            sound = SoundInput.from_file(prepare_audio(audio_path, text, workdir, voice, rate, reporter), speed)
+            sound = SoundInput.from_file(prepare_audio(audio_path, text, workdir, run.voice, run.rate, reporter),
+                                         speed)
         try:
             with contextlib.ExitStack() as stack:
                 path = outfile if to_stdout else stack.enter_context(atomic_output(outfile))
                 writer = StreamWriter("-" if to_stdout else path, avatar.width, avatar.height, avatar.fps,
-                                      avatar.colour, crf, name=outfile)
+                                      avatar.colour, run.crf, name=outfile)
                 try:
                     report = run_live(avatar, sound, writer, lookahead_s=lookahead_s, progress=reporter,
                                       outfile=outfile)

@@ -11,34 +11,34 @@ from __future__ import annotations
 import dataclasses
 import itertools
 import logging
-import math
 import os
 import time
 from contextlib import nullcontext
-from typing import Callable, ContextManager, Optional, Sequence, Tuple
+from typing import Any, Callable, ContextManager, Dict, Optional, Sequence, Tuple, Union
 
 import cv2
 import numpy as np
 
 from . import generators
 from .errors import InputError, NoFaceError
-from .face.detect import DETECTORS, Box
+from .face.detect import Box
 from .face.track import FaceTrack, TrackSettings, require_faces, track_frames, track_media
-from .generators.base import PERSONALIZE_MODES, Generator, GeneratorSettings, Source
+from .generators.base import Generator, Source
+from .generators.options import GeneratorOptions, Wav2LipOptions
 from .io import audio as audio_lib
-from .io.files import NAME_MAX, check_output, cut, shorten, temp_dir
 from .io.features import mouth_drive
+from .io.files import NAME_MAX, check_output, cut, shorten, temp_dir
 from .io.media import (DEFAULT_CRF, MAX_SIDE, VIDEO_OUTPUTS, Colour, MediaInfo, VideoReader, check_readable,
                        fit_size, probe, read_image)
+from .io.realtime import STREAM_CHUNK_S
+from .io.source import FrameSource, replayed, source_index
+from .io.tts import require_sound
 from .progress import CancelCheck, Progress, ProgressCallback
 from .render.alive import AliveRenderer
-from .io.source import LOOP_MODES, FrameSource, replayed, source_index
 from .render.loop import render_video
 from .render.paste import DEFAULT_PADS as WAV2LIP_PADS
+from .run_options import RunOptions
 
-MAX_FPS = 120.0
-MAX_LOOKAHEAD = 1.0  # seconds
-STREAM_CHUNK_S = 0.02  # a stream's sound reaches the planner in chunks this long (a file played live, --lookahead)
 log = logging.getLogger(__name__)
 
 
@@ -107,63 +107,53 @@ def checked_media(video_path: str, box: Optional[Box]) -> Tuple[MediaInfo, Optio
     return info, box
 
 
-def _checked_inputs(video_path: str, audio_path: Optional[str], text: Optional[str],
+def checked_inputs(video_path: str, audio_path: Optional[str], text: Optional[str],
                     box: Optional[Box]) -> Tuple[MediaInfo, Optional[Box]]:
     """`checked_media`, after checking that there is a sound (a readable file, or a text)."""
-    if text is not None and not text.strip():
-        raise InputError("the text to speak is empty")
-    if text is None and not audio_path:
-        raise InputError("no sound given: give an audio file or a text to speak")
+    require_sound(audio_path, text, "give an audio file or a text to speak")
     info, box = checked_media(video_path, box)
     if text is None:
         check_readable(audio_path, "audio")
     return info, box
 
 
-def check_options(*, model: Optional[str] = None, loop: str = "pingpong", crf: int = DEFAULT_CRF,
-                  fps: Optional[float] = 25.0, batch_size: int = 16, face_index: Optional[int] = None,
-                  box: Optional[Box] = None, pads: Sequence[int] = (0, 0, 0, 0), detector: str = "hog",
-                  personalize: str = "auto", personalize_seconds: float = 120.0,
-                  lookahead: Optional[float] = None) -> None:
-    """InputError naming the first option with a bad value."""
-    if model is not None:
-        generators.require(model)
-    if personalize not in PERSONALIZE_MODES:
-        raise InputError(f"unknown personalize mode {personalize!r} (choose from {', '.join(PERSONALIZE_MODES)})")
-    if loop not in LOOP_MODES:
-        raise InputError(f"unknown loop mode {loop!r} (choose from {', '.join(LOOP_MODES)})")
-    if not 0 <= crf <= 51:
-        raise InputError(f"crf {crf}: must be between 0 and 51")
-    if fps is not None and not (math.isfinite(fps) and 0 < fps <= MAX_FPS):
-        raise InputError(f"fps {fps:g}: must be more than 0 and at most {MAX_FPS:g}")
-    if batch_size < 1:
-        raise InputError(f"batch size {batch_size}: must be 1 or more")
-    if face_index is not None and face_index < 0:
-        raise InputError(f"face index {face_index}: must be 0 or more")
-    if box is not None and (len(box) != 4 or box[2] <= box[0] or box[3] <= box[1] or min(box) < 0):
-        raise InputError(f"face box {tuple(box)}: must be (left, top, right, bottom) pixels with right > left "
-                         "and bottom > top")
-    if len(pads) != 4:
-        raise InputError(f"pads {tuple(pads)}: give four numbers (top, bottom, left, right)")
-    if detector not in DETECTORS:
-        raise InputError(f"unknown face detector {detector!r} (choose from {', '.join(DETECTORS)})")
-    if not (math.isfinite(personalize_seconds) and personalize_seconds > 0):
-        raise InputError(f"personalization length {personalize_seconds:g} s: must be more than 0")
-    if lookahead is not None:
-        if not (math.isfinite(lookahead) and 0 <= lookahead <= MAX_LOOKAHEAD):
-            raise InputError(f"look-ahead {lookahead:g} s: must be between 0 and {MAX_LOOKAHEAD:g}")
-        if model is not None:
-            generators.require_stream(model, "look-ahead")
+def option_names() -> Tuple[str, ...]:
+    """Every option keyword `lip_sync` takes: the run's and every registered generator's."""
+    names = list(RunOptions.names())
+    for model in generators.names():
+        names += [n for n in generators.options_class(model).names() if n not in names]
+    return tuple(names)
 
 
-def make_generator(model: str, *, pads: Sequence[int] = (0, 0, 0, 0), checkpoint_path: Optional[str] = None,
-                   device: str = "auto", personalize: str = "auto", personalize_seconds: float = 120.0,
-                   use_cache: bool = True) -> Generator:
-    """The generator registered as `model` with these settings, its own checks passed (weights
+def run_options(model: str, options: Optional[RunOptions] = None, model_options: Optional[GeneratorOptions] = None,
+                keywords: Optional[Dict[str, Any]] = None,
+                caller: str = "lip_sync") -> Tuple[RunOptions, GeneratorOptions]:
+    """The typed options of one run of `model`: `options` and `model_options` as given, with the
+    option `keywords` (fps=..., personalize=...: `lip_sync`'s keywords) set on top; a keyword of
+    another generator's options is ignored. InputError naming the first bad value; TypeError for a
+    keyword that is no option."""
+    generators.require(model)
+    keywords = dict(keywords or {})
+    unknown = sorted(set(keywords) - set(option_names()))
+    if unknown:
+        raise TypeError(f"{caller}() got an unexpected keyword argument {unknown[0]!r}")
+    run_keys = {k: v for k, v in keywords.items() if k in RunOptions.names()}
+    run = RunOptions(**run_keys) if options is None else options.replace(**run_keys) if run_keys else options
+    kind = generators.options_class(model)
+    own_keys = {k: v for k, v in keywords.items() if k in kind.names()}
+    if isinstance(model_options, kind):
+        mine = model_options.replace(**own_keys) if own_keys else model_options
+    else:  # made here, or another generator's options: the fields this model's have in common
+        mine = kind.pick({**(model_options.as_dict() if model_options is not None else {}), **own_keys})
+    if run.lookahead is not None:
+        generators.require_stream(model, "look-ahead")
+    return run, mine
+
+
+def make_generator(model: str, model_options: Optional[GeneratorOptions] = None) -> Generator:
+    """The generator registered as `model` with its options, its own checks passed (weights
     present and loaded once per process)."""
-    generator = generators.get(model)(GeneratorSettings(
-        pads=tuple(pads), checkpoint_path=checkpoint_path, device=device, personalize=personalize,
-        personalize_seconds=personalize_seconds, use_cache=use_cache))
+    generator = generators.get(model)(model_options or generators.options_class(model)())
     generator.check()
     return generator
 
@@ -182,56 +172,75 @@ def prepare_audio(audio_path: Optional[str], text: Optional[str], workdir: str, 
     return audio_path
 
 
+Tracks = Union[FaceTrack, Sequence[FaceTrack]]  # a face track, or one per person
+
+
+def given_track(track: Tracks, info: MediaInfo, rate: float, first: Optional[int] = None) -> FaceTrack:
+    """The face track handed to a run (`lip_sync(track=...)`): one track, or a list of one
+    track per person (one person is drawn for now); InputError for a track that does not fit
+    the input (or its `first` frames: then a longer track is cut to them)."""
+    tracks = [track] if isinstance(track, FaceTrack) else list(track)
+    if len(tracks) != 1:
+        raise InputError(f"{info.path}: {len(tracks)} face tracks given: give one (one person's mouth is drawn)")
+    track = tracks[0]
+    expected = 1 if info.is_image else int(round((info.duration or 0) * rate)) or len(track)
+    if first is not None and not info.is_image and first < expected:
+        expected, track = first, track.head(first)
+    if not len(track) or abs(len(track) - expected) > max(5, 0.1 * expected):
+        raise InputError(f"{info.path}: the face track given has {len(track)} frames, the input about {expected}")
+    return track
+
+
 def lip_sync(*, video_path: str, audio_path: Optional[str] = None, text: Optional[str] = None,
-             outfile: Optional[str] = None, output_dir: str = "output", model: str = "sync", fps: float = 25.0,
-             detector: str = "hog", face_index: Optional[int] = None, box: Optional[Box] = None,
-             pads: Tuple[int, int, int, int] = (0, 0, 0, 0), nosmooth: bool = False, use_cache: bool = True,
-             loop: str = "pingpong", crf: int = DEFAULT_CRF, voice: Optional[str] = None, rate: Optional[int] = None,
-             personalize: str = "auto", personalize_seconds: float = 120.0, checkpoint_path: Optional[str] = None,
-             device: str = "auto", batch_size: int = 16, still: bool = False, lookahead: Optional[float] = None,
-             quiet: bool = False, progress: Optional[ProgressCallback] = None,
-             cancel: Optional[CancelCheck] = None) -> Result:
+             outfile: Optional[str] = None, output_dir: str = "output", model: str = "sync",
+             options: Optional[RunOptions] = None, model_options: Optional[GeneratorOptions] = None,
+             track: Optional[Tracks] = None, quiet: bool = False, progress: Optional[ProgressCallback] = None,
+             cancel: Optional[CancelCheck] = None, **keywords: Any) -> Result:
     """Makes the face in `video_path` (a video or a photo) speak `audio_path` (or `text`).
 
     Writes an H.264/AAC video as long as the sound, at the source's frame size and rate
     (`fps` for a photo), to `outfile` (default <output_dir>/<video stem>_<audio stem>.mp4).
     `model` names a generator of `lipsync.generators` ("sync", the default, is the TensorFlow
-    sound-to-mouth model, personalized on the input's own speech per `personalize` ("auto",
-    "on", "off") from at most `personalize_seconds` of its sound; "warp" is training-free; "wav2lip" runs the
-    official Wav2Lip generator from `checkpoint_path` with PyTorch on `device`).
-    A photo comes alive (blinks, a slight head motion) unless `still`. `lookahead` (seconds;
-    "sync" only): plan the mouth as live mode does, hearing only that much sound after each
-    frame (None: the whole sound).
-    `box` fixes the face box (left, top, right, bottom) instead of detecting it; `pads`
-    (top, bottom, left, right) widens the region that may change. `progress(stage, done,
-    total)` is told of each step; `cancel()` returning True stops the run (Cancelled).
-    Raises a LipSyncError subclass for bad input, before any long work where it can be
-    known; leaves no output file on failure.
+    sound-to-mouth model; "warp" is training-free; "wav2lip" runs the official Wav2Lip
+    generator from a checkpoint the user brings).
+
+    Options: `options` (`RunOptions`: fps, detector, face_index, box, nosmooth, still, loop,
+    crf, batch_size, voice, rate, lookahead) and `model_options` (the model's options class,
+    `lipsync.generators.options`: pads, use_cache, and for "sync" personalize,
+    personalize_seconds, checkpoint_path; for "wav2lip" checkpoint_path, device), or any of
+    their fields as keywords (`lip_sync(..., fps=30, personalize="off")`). `box` is (left, top,
+    right, bottom) pixels; `lookahead` (seconds; a model that can stream) plans the mouth as
+    live mode does. `track`: the input's face track (`FaceTrack`, or a list of one per person),
+    made elsewhere (a Ray worker, live mode), instead of tracking or the cache.
+
+    `progress(stage, done, total)` is told of each step; `cancel()` returning True stops the
+    run (Cancelled). Raises a LipSyncError subclass for bad input, before any long work where
+    it can be known; leaves no output file on failure.
     """
     start = time.time()
     reporter = Progress(quiet, progress, cancel)
-    fps = 25.0 if fps is None else fps
-    check_options(model=model, loop=loop, crf=crf, fps=fps, batch_size=batch_size, face_index=face_index, box=box,
-                  pads=pads, detector=detector, personalize=personalize, personalize_seconds=personalize_seconds,
-                  lookahead=lookahead)
-    info, box = _checked_inputs(video_path, audio_path, text, box)
+    run, mine = run_options(model, options, model_options, keywords)
+    fps = 25.0 if run.fps is None else run.fps
+    info, box = checked_inputs(video_path, audio_path, text, run.box)
     audio_stem = "tts" if text is not None else os.path.splitext(os.path.basename(audio_path))[0]
     outfile = outfile or default_outfile(video_path, audio_stem, output_dir)
     replaces = check_outfile(outfile, [video_path, audio_path])
-    generator = make_generator(model, pads=pads, checkpoint_path=checkpoint_path, device=device,
-                               personalize=personalize, personalize_seconds=personalize_seconds, use_cache=use_cache)
+    generator = make_generator(model, mine)
     with temp_dir("run") as workdir:
-        sound = prepare_audio(audio_path, text, workdir, voice, rate, reporter)
+        sound = prepare_audio(audio_path, text, workdir, run.voice, run.rate, reporter)
         wav = audio_lib.load_audio(sound)
-        rate_out, settings = media_tracking(info, fps, detector, face_index, box)
-        track = track_media(info, rate_out, settings, use_cache=use_cache, progress=reporter)
-        source = Source(video_path, info.is_image, info.has_audio, rate_out, track,
-                        track if nosmooth else track.smoothed())
+        rate_out, settings = media_tracking(info, fps, run.detector, run.face_index, box)
+        if track is None:
+            faces = track_media(info, rate_out, settings, use_cache=mine.use_cache, progress=reporter)
+        else:
+            faces = given_track(track, info, rate_out)
+        source = Source(video_path, info.is_image, info.has_audio, rate_out, faces,
+                        faces if run.nosmooth else faces.smoothed())
         result = _dub(generator, source, wav, sound=sound, outfile=outfile,
-                      frames=lambda n_out: FrameSource(info, rate_out, keep=replayed(n_out, len(track), loop)),
-                      size=(info.width, info.height), colour=info.colour, loop=loop, crf=crf, batch_size=batch_size,
-                      progress=reporter, start=start, alive=info.is_image and not still, face_index=face_index,
-                      lookahead=lookahead)
+                      frames=lambda n_out: FrameSource(info, rate_out, keep=replayed(n_out, len(faces), run.loop)),
+                      size=(info.width, info.height), colour=info.colour, loop=run.loop, crf=run.crf,
+                      batch_size=run.batch_size, progress=reporter, start=start,
+                      alive=info.is_image and not run.still, face_index=run.face_index, lookahead=run.lookahead)
     return dataclasses.replace(result, replaced=replaces, scaled_from=info.stored_size)
 
 
@@ -251,11 +260,9 @@ class Preview:
 
 
 def preview(*, video_path: str, audio_path: Optional[str] = None, text: Optional[str] = None, model: str = "sync",
-            fps: float = 25.0, detector: str = "hog", face_index: Optional[int] = None, box: Optional[Box] = None,
-            pads: Tuple[int, int, int, int] = (0, 0, 0, 0), voice: Optional[str] = None, rate: Optional[int] = None,
-            checkpoint_path: Optional[str] = None, device: str = "auto", use_cache: bool = True,
-            quiet: bool = False, progress: Optional[ProgressCallback] = None,
-            cancel: Optional[CancelCheck] = None) -> Preview:
+            options: Optional[RunOptions] = None, model_options: Optional[GeneratorOptions] = None,
+            quiet: bool = False, progress: Optional[ProgressCallback] = None, cancel: Optional[CancelCheck] = None,
+            **keywords: Any) -> Preview:
     """The frame whose mouth moves furthest from rest (against the sound's quietest moment) as
     `lip_sync` would draw it, in seconds rather than the whole run: a check of the face it
     found and the mouth it draws.
@@ -266,21 +273,22 @@ def preview(*, video_path: str, audio_path: Optional[str] = None, text: Optional
     plays over when that frame was tracked, else on the first tracked frame with a face.
     """
     reporter = Progress(quiet, progress, cancel)
-    fps = 25.0 if fps is None else fps
-    check_options(model=model, fps=fps, face_index=face_index, box=box, pads=pads, detector=detector)
-    info, box = _checked_inputs(video_path, audio_path, text, box)
-    generator = make_generator(model, pads=pads, checkpoint_path=checkpoint_path, device=device, personalize="off",
-                               use_cache=use_cache)
-    rate_out, settings = media_tracking(info, fps, detector, face_index, box)
+    run, mine = run_options(model, options, model_options, keywords, caller="preview")
+    if "personalize" in mine.names():
+        mine = mine.replace(personalize="off")
+    fps = 25.0 if run.fps is None else run.fps
+    info, box = checked_inputs(video_path, audio_path, text, run.box)
+    generator = make_generator(model, mine)
+    rate_out, settings = media_tracking(info, fps, run.detector, run.face_index, box)
     with temp_dir("preview") as workdir:
-        wav = audio_lib.load_audio(prepare_audio(audio_path, text, workdir, voice, rate, reporter))
+        wav = audio_lib.load_audio(prepare_audio(audio_path, text, workdir, run.voice, run.rate, reporter))
     n_source = 1 if info.is_image else max(1, int(round(info.duration * rate_out)))
-    track = track_media(info, rate_out, settings, use_cache=use_cache, progress=reporter,
+    track = track_media(info, rate_out, settings, use_cache=mine.use_cache, progress=reporter,
                         first=max(1, int(round(PREVIEW_SECONDS * rate_out))))
     if len(track) < n_source and not track.most_faces:
         raise NoFaceError(f"{video_path}: no face found in the first {PREVIEW_SECONDS:g} s, where the preview "
                           "looks (a full run reads the whole video)")
-    require_faces(track, video_path, face_index)
+    require_faces(track, video_path, run.face_index)
     source = Source(video_path, info.is_image, info.has_audio, rate_out, track, track.smoothed())
     sound_stage, renderer = generator.stages(source, reporter)
     n_out = audio_lib.frame_count(len(wav), rate_out)
@@ -355,7 +363,8 @@ def lip_sync_frames(*, frames_dir: str, audio_path: str, outfile: Optional[str] 
     reporter = Progress(quiet, progress, cancel)
     if resize_factor < 1:
         raise InputError(f"resize factor {resize_factor}: must be 1 or more")
-    check_options(loop=loop, crf=crf, fps=fps, batch_size=batch_size, box=box, pads=pads, detector=detector)
+    RunOptions(fps=fps, detector=detector, box=box, nosmooth=nosmooth, loop=loop, crf=crf, batch_size=batch_size)
+    mine = Wav2LipOptions(pads=tuple(pads), checkpoint_path=checkpoint_path, device=device)
     folder = FrameFolder(frames_dir, fps)
     check_readable(audio_path, "audio")
     stem = os.path.splitext(os.path.basename(audio_path))[0]
@@ -363,7 +372,7 @@ def lip_sync_frames(*, frames_dir: str, audio_path: str, outfile: Optional[str] 
     replaces = check_outfile(outfile, [audio_path, folder.audio_path])
     resized = folder.width // resize_factor // 2 * 2, folder.height // resize_factor // 2 * 2
     check_box(box, *resized, frames_dir)  # in the resized frames' pixels, as in Wav2Lip
-    generator = make_generator("wav2lip", pads=pads, checkpoint_path=checkpoint_path, device=device)
+    generator = make_generator("wav2lip", mine)
     wav = audio_lib.load_audio(audio_path)
     width, height = fit_size(*resized)
     box = _scaled(box, width / resized[0])

@@ -1,4 +1,4 @@
-"""The web page and HTTP API (lipsync/app.py): its parts without a server, then a real server
+"""The web page and HTTP API (lipsync/web/): its parts without a server, then a real server
 driven by gradio_client, by plain HTTP and, in headless Chromium, by a person's clicks.
 
 Without Gradio or a Chromium browser the server tests skip with the reason; under CI=true
@@ -20,7 +20,7 @@ import numpy as np
 import pytest
 
 from conftest import ROOT, encode_frames, moving_face_frames, speechlike, write_wav
-from lipsync import app
+from lipsync import web as app
 from lipsync.errors import InputError, NoFaceError
 from lipsync.io.media import probe
 

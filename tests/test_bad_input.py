@@ -278,7 +278,7 @@ def test_5_nohup_stays_nohup_while_the_encoder_starts(tmp_path):
     try:
         stop_on_signals()
         assert signal.getsignal(signal.SIGHUP) is signal.SIG_IGN
-        with media_io._signals_deferred():
+        with media_io.signals_deferred():
             assert signal.getsignal(signal.SIGHUP) is signal.SIG_IGN
         assert signal.getsignal(signal.SIGHUP) is signal.SIG_IGN
     finally:

@@ -14,7 +14,8 @@ from conftest import ROOT, speechlike
 from lipsync import generators
 from lipsync.errors import InputError, LipSyncError
 from lipsync.face import track as face_track
-from lipsync.generators.base import GeneratorSettings, Source
+from lipsync.generators.base import Source
+from lipsync.generators.options import GeneratorOptions
 from lipsync.io import media as media_io
 from lipsync.io.audio import frame_count
 from lipsync.io.source import FrameSource
@@ -39,24 +40,25 @@ def source(media):
     return Source(media["video"], info.is_image, info.has_audio, FPS, track, track.smoothed())
 
 
-def _settings(name: str, tmp_path_factory) -> GeneratorSettings:
+def _settings(name: str, tmp_path_factory) -> GeneratorOptions:
     if name != "wav2lip":
-        return GeneratorSettings(use_cache=False)
+        return generators.options_class(name)(use_cache=False)
     pytest.importorskip("torch")
     from test_wav2lip import _randomised, _save_official
 
     from lipsync.generators.wav2lip import build_generator
 
     path = _save_official(_randomised(build_generator()), tmp_path_factory.mktemp("ckpt") / "wav2lip_gan.pth")
-    return GeneratorSettings(checkpoint_path=path, use_cache=False)
+    return generators.options_class(name)(checkpoint_path=path, use_cache=False)
 
 
 @pytest.mark.parametrize("name", NAMES)
 def test_check_fails_fast_on_missing_weights_or_passes(name, tmp_path):
-    missing = str(tmp_path / "missing.weights")
+    kind = generators.options_class(name)
+    options = kind(checkpoint_path=str(tmp_path / "missing.weights")) if "checkpoint_path" in kind.names() else kind()
     start = time.monotonic()
     try:
-        generators.get(name)(GeneratorSettings(checkpoint_path=missing)).check()
+        generators.get(name)(options).check()
     except LipSyncError as exc:
         assert "missing.weights" in str(exc)  # the message names the file
     assert time.monotonic() - start < 10  # before any decoding or tracking

@@ -3,16 +3,16 @@ runs sideways or down, and no modules import each other in a circle.
 
 The floors, bottom up (a module may import its own floor and those below):
 
-    0  lipsync (the package's face), errors, stages, progress, smoothing, cache, io/
+    0  lipsync (the package's face), errors, stages, options, progress, smoothing, cache, backends, io/
     1  face/
     2  render/
     3  generators/      a generator composes a planner and a renderer
     4  eval/
     5  training/        the dataset and the trainer use the judge
-    6  pipeline
+    6  pipeline, run_options
     7  batch, live
     8  cluster
-    9  cli, web/, app, demo
+    9  cli, web/, demo
 """
 from __future__ import annotations
 
@@ -25,17 +25,17 @@ import pytest
 from conftest import ROOT
 
 FLOORS: List[Tuple[str, ...]] = [
-    ("lipsync", "lipsync.errors", "lipsync.stages", "lipsync.progress", "lipsync.smoothing", "lipsync.cache",
-     "lipsync.io"),
+    ("lipsync", "lipsync.errors", "lipsync.stages", "lipsync.options", "lipsync.progress", "lipsync.smoothing",
+     "lipsync.cache", "lipsync.backends", "lipsync.io"),
     ("lipsync.face",),
     ("lipsync.render",),
     ("lipsync.generators",),
     ("lipsync.eval",),
     ("lipsync.training",),
-    ("lipsync.pipeline",),
+    ("lipsync.pipeline", "lipsync.run_options"),
     ("lipsync.batch", "lipsync.live"),
     ("lipsync.cluster",),
-    ("lipsync.cli", "lipsync.web", "lipsync.app", "lipsync.demo"),
+    ("lipsync.cli", "lipsync.web", "lipsync.demo"),
 ]
 
 

@@ -179,3 +179,21 @@ def test_a_missing_checkpoint_fails_in_under_3_seconds_with_one_line(tmp_path, m
                                                 "no weights)"]
     assert seconds < 3.0, seconds
     assert os.listdir(tmp_path) == []
+
+
+def test_the_readme_example_is_the_plugin_and_runs_as_written(tmp_path, media, cache_dir):
+    with open(os.path.join(ROOT, "README.md"), encoding="utf-8") as f:
+        readme = f.read()
+    section = readme[readme.index("## Adding a generator"):readme.index("## Layout")]
+    blocks = section.split("```")
+    example = next(b for b in blocks if b.startswith("python\nfrom typing import Tuple"))[len("python\n"):]
+    with open(os.path.join(PLUGINS, "closed_mouth.py"), encoding="utf-8") as f:
+        plugin = f.read()
+    assert example.strip() == plugin[plugin.index("from typing import Tuple"):].strip()
+    command = next(b for b in blocks if b.startswith("bash\n"))[len("bash\n"):].strip()
+    out = tmp_path / "closed.mp4"
+    command = (command.replace("video/me.mp4", media["photo"]).replace("audio/line.wav", media["short_wav"])
+               .replace(" python -c", f" {sys.executable} -c") + f" --outfile {out} --still --quiet")
+    proc = subprocess.run(["bash", "-c", command], cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert _openings(str(out)).max() < 0.04

@@ -17,6 +17,8 @@ from typing import Dict, Optional
 
 import numpy as np
 
+from ..backends import quiet_tensorflow
+
 FPS = 25  # the network's frame rate
 MFCC_PER_FRAME = 4  # 100 Hz features
 CROP_SIZE = 112
@@ -151,7 +153,7 @@ class ASDNet:
         return out
 
     def _build(self):
-        import tensorflow as tf
+        tf = quiet_tensorflow()
 
         def conv(x, kernel, bias, strides):
             pads = [[0, 0]] + [[(s - 1) // 2] * 2 for s in kernel.shape[:-2]] + [[0, 0]]

@@ -15,6 +15,7 @@ from typing import Dict, Optional
 
 import numpy as np
 
+from ..backends import quiet_tensorflow
 from ..io.assets import asset_file
 from .asd import FPS  # the judge reads the speaking scorer's crops, at its rate
 CONTEXT = 5  # video frames per window
@@ -53,7 +54,7 @@ def sound_windows(wav: np.ndarray, n_frames: int, mel: Optional[np.ndarray] = No
 
 def build(seed: int = 0):
     """(visual encoder, audio encoder) Keras models, outputs L2-normalised (n, 128)."""
-    import tensorflow as tf
+    tf = quiet_tensorflow()
 
     tf.random.set_seed(seed)
     L = tf.keras.layers
@@ -88,7 +89,7 @@ class SyncJudge:
     """The trained encoders, and the offset search over them."""
 
     def __init__(self, weights: Optional[Dict[str, np.ndarray]] = None, seed: int = 0):
-        import tensorflow as tf
+        tf = quiet_tensorflow()
 
         self.visual, self.audio = build(seed)
         if weights is not None:

@@ -10,26 +10,12 @@ from __future__ import annotations
 
 import abc
 import dataclasses
-from typing import ClassVar, Optional, Tuple
+from typing import ClassVar, Tuple
 
 from ..face.track import FaceTrack
 from ..progress import Progress
 from ..stages import MouthRenderer, SoundToMouth
-
-PERSONALIZE_MODES = ("auto", "on", "off")
-
-
-@dataclasses.dataclass(frozen=True)
-class GeneratorSettings:
-    """The options a generator may read (each reads only its own)."""
-
-    pads: Tuple[int, int, int, int] = (0, 0, 0, 0)  # extra pixels (top, bottom, left, right) that may change
-    checkpoint_path: Optional[str] = None  # weights; None: the generator's default
-    device: str = "auto"  # where PyTorch runs (wav2lip)
-    personalize: str = "auto"  # sync: "auto", "on" or "off"
-    personalize_seconds: float = 120.0  # sync: personalization reads at most this much of the input's own sound
-    use_cache: bool = True  # reuse and store per-input results (personal models)
-
+from .options import GeneratorOptions
 
 @dataclasses.dataclass
 class Source:
@@ -51,7 +37,9 @@ class Generator(abc.ABC):
     # look-ahead after each: live mode and `--lookahead` take it.
     streams: ClassVar[bool] = False
 
-    def __init__(self, settings: GeneratorSettings = GeneratorSettings()):
+    def __init__(self, settings: GeneratorOptions = GeneratorOptions()):
+        """`settings`: the generator's options, an instance of the class its registry entry names
+        (`lipsync.generators.options_class`), already checked."""
         self.settings = settings
 
     def check(self) -> None:

@@ -14,6 +14,7 @@ from typing import Dict, List, Optional, Tuple
 
 import numpy as np
 
+from ..backends import quiet_tensorflow
 from ..errors import InputError, MissingBackendError
 from ..io import jsondoc
 from ..io.assets import asset_path
@@ -113,6 +114,7 @@ def _dimension(value) -> bool:
 
 def build_models(ckpt: Checkpoint, path: str = "checkpoint") -> Tuple[object, list]:
     """(ModelDimensions, [SyncModel, ...]) rebuilt from a checkpoint; a mismatch is a clear error."""
+    quiet_tensorflow()
     from .sync_model import ModelDimensions, SyncModel
 
     fields = {f.name for f in dataclasses.fields(ModelDimensions)}

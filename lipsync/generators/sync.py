@@ -39,7 +39,8 @@ from ..render.mesh import MeshRenderer
 from ..stages import MouthRenderer, SoundToMouth
 from . import checkpoint as ckpt_lib
 from . import geometry, visemes
-from .base import Generator, GeneratorSettings, Source
+from .base import Generator, Source
+from .options import SyncOptions
 from .geometry import calibrate, target_points, targets, uncross_lips
 from .sync_live import LivePlan
 from .sync_shape import SMOOTH_SIGMA, Person, placed, quiet_weight, styled
@@ -96,7 +97,7 @@ def _cached_style(arrays: dict) -> np.ndarray:
     return style
 
 
-def prepare_person(source: Source, settings: GeneratorSettings, progress: Progress = Progress()) -> Person:
+def prepare_person(source: Source, settings: SyncOptions, progress: Progress = Progress()) -> Person:
     """The rest shape, the opening range and (with the person's own speech) the personal style."""
     mode, track = settings.personalize, source.smooth.landmarks
     _, models, checkpoint_path = load_models(settings.checkpoint_path)

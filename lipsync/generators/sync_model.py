@@ -17,21 +17,14 @@ it. This module does no file I/O; see `lipsync.generators.checkpoint`.
 from __future__ import annotations
 
 import dataclasses
-import os
 from typing import Dict, Optional, Tuple
 
 import numpy as np
+import tensorflow as tf
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # keep TensorFlow's start-up chatter off the terminal
-# oneDNN's notice is printed whatever the log level; for a network this small its kernels gain nothing
-os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
-import tensorflow as tf  # noqa: E402
-
-tf.get_logger().setLevel("ERROR")  # no retracing notices: every ensemble member has its own graph
-
-from ..io.audio import MEL_FRAMES_PER_SECOND  # noqa: E402
-from .geometry import GAP_PAIRS, N_MOUTH  # noqa: E402
-from .visemes import N_VISEMES  # noqa: E402
+from ..io.audio import MEL_FRAMES_PER_SECOND
+from .geometry import GAP_PAIRS, N_MOUTH
+from .visemes import N_VISEMES
 
 MEL_PER_STEP = 2
 STEP_RATE = MEL_FRAMES_PER_SECOND / MEL_PER_STEP  # model steps per second
@@ -177,7 +170,8 @@ class SyncModel:
     def __init__(self, dims: ModelDimensions, weights: Optional[Dict[str, np.ndarray]] = None, seed: int = 0):
         """`seed` fixes the initial weights (when `weights` is None) and the dropout masks of training."""
         self.dims = dims
-        tf.keras.utils.set_random_seed(seed)  # keras draws initial weights from its global generator
+        if weights is None:  # keras draws initial weights from its global generator: seeded for new weights only
+            tf.keras.utils.set_random_seed(seed)
         self.net = build_network(dims, seed)
         self._numpy_weights: Optional[Dict[str, list]] = None  # forward_numpy's copy, made on first use
         self._norm_epsilon = [self.net.get_layer(f"block{k}_norm").epsilon for k in range(len(dims.dilations))]

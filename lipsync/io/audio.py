@@ -14,7 +14,7 @@ from typing import Optional, Sequence, Tuple
 import numpy as np
 
 from ..errors import InputError
-from .media import check_readable, ffmpeg_command
+from .media import check_readable, ffmpeg_command, last_error
 
 SAMPLE_RATE = 16000
 N_FFT = 800
@@ -80,8 +80,7 @@ def load_audio(path: str, sr: int = SAMPLE_RATE) -> np.ndarray:
         err = proc.stderr.decode("utf-8", "replace").strip()
         if "matches no streams" in err or "Stream map" in err:
             raise InputError(f"{path}: not an audio file: it has no sound track")
-        detail = err.splitlines()[-1].replace(path, "").strip(": ") if err else "unknown format"
-        raise InputError(f"{path}: not a readable audio file ({detail})")
+        raise InputError(f"{path}: not a readable audio file ({last_error(err, 'unknown format', path)})")
     wav = np.frombuffer(proc.stdout, np.float32)  # read-only view: no second copy of long audio
     if wav.size < sr // 100:
         raise InputError(f"{path}: the audio is empty ({wav.size / sr:.2f} s of sound)")

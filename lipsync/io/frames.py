@@ -24,7 +24,7 @@ from tqdm import tqdm
 from ..errors import InputError, OutputError
 from . import jsondoc
 from .files import HOST, disk_errors, make_folder, remove_made, sweep, temp_tag
-from .media import Colour, VideoReader, ffmpeg_command, probe
+from .media import Colour, VideoReader, ffmpeg_command, last_error, probe
 
 INDEX_FILE = "frames.json"
 AUDIO_FILE = "audio.wav"
@@ -72,8 +72,7 @@ def _extract_sound(video_path: str, dst: str) -> None:
     cmd = ffmpeg_command("-i", video_path, "-map", "0:a:0", "-vn", "-c:a", "pcm_s16le", "-y", dst)
     proc = subprocess.run(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     if proc.returncode != 0:
-        err = proc.stderr.decode("utf-8", "replace").strip()
-        raise InputError(f"{video_path}: cannot extract the sound track ({err.splitlines()[-1] if err else 'ffmpeg failed'})")
+        raise InputError(f"{video_path}: cannot extract the sound track ({last_error(proc.stderr, 'ffmpeg failed')})")
 
 
 def extract_frames(*, video_path: str, output_dir: str, fmt: str = "png", quality: Optional[int] = None,

@@ -47,6 +47,16 @@ def ffmpeg_exe() -> str:
         return exe
 
 
+def last_error(err, default: str, path: Optional[str] = None) -> str:
+    """The last line of ffmpeg's error output `err` (bytes or str), without `path` when given
+    (the message names the file already), or `default` when it wrote nothing."""
+    text = (err.decode("utf-8", "replace") if isinstance(err, bytes) else err or "").strip()
+    if not text:
+        return default
+    line = text.splitlines()[-1]
+    return line.replace(path, "").strip(": ") if path else line
+
+
 def ffmpeg_command(*args: str, loglevel: Optional[str] = "error") -> List[str]:
     """The argument list of an ffmpeg run: the binary, no banner, no stdin, `loglevel`
     (None keeps ffmpeg's default, which prints the streams of its inputs), then `args`."""
@@ -211,9 +221,7 @@ def probe(path: str) -> MediaInfo:
                           stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     text = proc.stderr.decode("utf-8", "replace")
     if "Stream #" not in text:
-        reason = text.strip().splitlines()[-1] if text.strip() else "unknown format"
-        reason = reason.replace(path, "").strip(": ")
-        raise InputError(f"{path}: not a readable video or audio file ({reason})")
+        raise InputError(f"{path}: not a readable video or audio file ({last_error(text, 'unknown format', path)})")
     m = _DURATION.search(text)
     duration = int(m.group(1)) * 3600 + int(m.group(2)) * 60 + float(m.group(3)) if m else 0.0
     has_audio = bool(re.search(r"Stream #\d+:\d+.*?: Audio: ", text))
@@ -300,11 +308,11 @@ class VideoReader:
                         buf = proc.stdout.read(self.frame_bytes)
                         if len(buf) < self.frame_bytes:
                             break
-                        _put(ahead, buf, going)
+                        put_while(ahead, buf, going)
                 except (OSError, ValueError):  # the pipe was closed under us: the caller stopped early
                     pass
                 finally:
-                    _put(ahead, None, going)
+                    put_while(ahead, None, going)
 
             reader = threading.Thread(target=read, name="lipsync-decode", daemon=True)
             reader.start()
@@ -325,12 +333,11 @@ class VideoReader:
                 proc.wait()
             if count == 0:  # a damaged tail after good frames is kept, as players do
                 errlog.seek(0)
-                err = errlog.read().decode("utf-8", "replace").strip()
-                detail = err.splitlines()[-1] if err else "no frames decoded"
+                detail = last_error(errlog.read(), "no frames decoded")
                 raise InputError(f"{self.info.path}: cannot decode the video ({detail})")
 
 
-def _put(q: queue.Queue, item, keep_trying: Callable[[], bool]) -> bool:
+def put_while(q: queue.Queue, item, keep_trying: Callable[[], bool]) -> bool:
     """Puts `item` on a bounded queue, waiting while `keep_trying()`; False if it gave up."""
     while keep_trying():
         try:
@@ -341,8 +348,75 @@ def _put(q: queue.Queue, item, keep_trying: Callable[[], bool]) -> bool:
     return False
 
 
+class PipeFeeder:
+    """A thread that writes the items (bytes-like) of a bounded queue into a pipe of ffmpeg, so
+    that encoding overlaps with the caller's work on the next frames. `put` waits while the
+    feeder can take items (False once it cannot: the pipe broke); `end` lets it finish what is
+    queued and stops it; `stop` makes it drop what is left. `flush`: flush after every item (a
+    live stream); `close_pipe`: close the pipe when it ends."""
+
+    def __init__(self, pipe, maxsize: int, name: str, flush: bool = False, close_pipe: bool = False):
+        self.queue: queue.Queue = queue.Queue(maxsize=maxsize)
+        self.broken = False
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, args=(pipe, flush, close_pipe), name=name, daemon=True)
+        self._thread.start()
+
+    def _run(self, pipe, flush: bool, close_pipe: bool) -> None:
+        try:
+            while True:
+                item = self.queue.get()
+                if item is None or self._stop.is_set():
+                    return
+                pipe.write(item)
+                if flush:
+                    pipe.flush()
+        except (BrokenPipeError, OSError, ValueError):
+            self.broken = True
+        finally:
+            if close_pipe:
+                with contextlib.suppress(OSError, ValueError):
+                    pipe.close()
+
+    def feeding(self) -> bool:
+        return self._thread.is_alive() and not self.broken
+
+    def put(self, item, keep_trying: Optional[Callable[[], bool]] = None) -> bool:
+        """Queues `item`, waiting while the feeder (or `keep_trying()`) says it can take it."""
+        return put_while(self.queue, item, keep_trying or self.feeding)
+
+    def finish(self, keep_trying: Optional[Callable[[], bool]] = None) -> None:
+        """Lets the feeder write what is queued, then end (see `join`)."""
+        # a feeder stopped on a broken pipe takes nothing more
+        put_while(self.queue, None, keep_trying or self._thread.is_alive)
+
+    def join(self, timeout: Optional[float] = None) -> None:
+        self._thread.join(timeout)
+
+    def end(self) -> None:
+        """`finish`, then waits for the feeder."""
+        self.finish()
+        self.join()
+
+    def stop(self) -> None:
+        """Makes the feeder drop what is queued (a failed or aborted write)."""
+        self._stop.set()
+        with contextlib.suppress(queue.Full):
+            self.queue.put_nowait(None)  # a feeder waiting on an empty queue ends
+
+    def discard(self, timeout: Optional[float] = None) -> None:
+        """Stops the feeder, drops what is queued and waits for it (after its pipe's reader is gone:
+        a write blocked on the pipe fails then)."""
+        self.stop()
+        with contextlib.suppress(queue.Empty):
+            while True:
+                self.queue.get_nowait()
+        self.queue.put(None)
+        self._thread.join(timeout)
+
+
 @contextlib.contextmanager
-def _signals_deferred() -> Iterator[None]:
+def signals_deferred() -> Iterator[None]:
     """Holds Ctrl-C (SIGINT), SIGTERM and SIGHUP back for a few statements, then delivers them.
 
     Used so that a child process is never started without its handle being stored (an
@@ -395,54 +469,29 @@ class VideoWriter:
             cmd += ["-f", "mp4"]
         cmd.append(path)
         self._errlog = tempfile.TemporaryFile()
-        with _signals_deferred():
+        with signals_deferred():
             self._proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stderr=self._errlog)
             register_writer(path, self._proc)
         self.frames_written = 0
-        # a thread feeds the encoder, so encoding overlaps with the caller's work on the next frames
-        self._queue: queue.Queue = queue.Queue(maxsize=frames_in_flight(width * height * 3))
-        self._stop = threading.Event()
-        self._broken = False
-        self._feeder = threading.Thread(target=self._feed, name="lipsync-encode", daemon=True)
-        self._feeder.start()
-
-    def _feed(self) -> None:
-        while True:
-            frame = self._queue.get()
-            if frame is None or self._stop.is_set():
-                return
-            try:
-                self._proc.stdin.write(frame.data)
-            except (BrokenPipeError, OSError, ValueError):
-                self._broken = True
-                return
+        self._feeder = PipeFeeder(self._proc.stdin, frames_in_flight(width * height * 3), "lipsync-encode")
 
     def write(self, frame: np.ndarray) -> None:
         if frame.shape != (self.height, self.width, 3) or frame.dtype != np.uint8:
             raise ValueError(f"frame of shape {frame.shape} {frame.dtype}, expected {(self.height, self.width, 3)} uint8")
-        if self._broken:
-            self._fail()
-        if not _put(self._queue, np.ascontiguousarray(frame), self._feeding):
+        if self._feeder.broken or not self._feeder.put(np.ascontiguousarray(frame).data):
             self._fail()
         self.frames_written += 1
 
-    def _feeding(self) -> bool:
-        return self._feeder.is_alive() and not self._broken
-
     def _fail(self):
-        self._stop.set()
+        self._feeder.stop()
         self._proc.wait()
         self._errlog.seek(0)
-        err = self._errlog.read().decode("utf-8", "replace").strip()
-        raise OutputError(f"{self.name}: ffmpeg could not encode the video ({err.splitlines()[-1] if err else 'unknown error'})")
-
-    def _end_feeder(self) -> None:
-        _put(self._queue, None, self._feeder.is_alive)  # a feeder stopped on a broken pipe takes nothing more
-        self._feeder.join()
+        raise OutputError(f"{self.name}: ffmpeg could not encode the video "
+                          f"({last_error(self._errlog.read(), 'unknown error')})")
 
     def close(self) -> None:
-        self._end_feeder()
-        if self._broken:
+        self._feeder.end()
+        if self._feeder.broken:
             self._fail()
         if self._proc.stdin and not self._proc.stdin.closed:
             with contextlib.suppress(BrokenPipeError):
@@ -454,13 +503,9 @@ class VideoWriter:
         self._errlog.close()
 
     def abort(self) -> None:
-        self._stop.set()
+        self._feeder.stop()
         stop_process(self._proc)  # a write blocked on the pipe fails now
-        with contextlib.suppress(queue.Empty):
-            while True:
-                self._queue.get_nowait()
-        self._queue.put(None)
-        self._feeder.join()
+        self._feeder.discard()
         unregister_writer(self.path)
         self._errlog.close()
 

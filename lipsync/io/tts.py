@@ -107,6 +107,15 @@ def voice_for_text(text: str) -> str:
         return DEFAULT_VOICE
 
 
+def require_sound(audio_path: Optional[str], text: Optional[str], hint: str) -> None:
+    """InputError for a text that is empty, or for neither a sound nor a text (`hint`: how to
+    give one, in the words of the front end)."""
+    if text is not None and not text.strip():
+        raise InputError("the text to speak is empty")
+    if text is None and not audio_path:
+        raise InputError(f"no sound given: {hint}")
+
+
 def synthesize(text: str, out_path: str, *, voice: Optional[str] = None, rate: Optional[int] = None,
                inputs: Sequence[Optional[str]] = ()) -> str:
     """Speaks UTF-8 `text` into a WAV file (mono, 22.05 kHz) at `out_path`.
@@ -116,8 +125,7 @@ def synthesize(text: str, out_path: str, *, voice: Optional[str] = None, rate: O
     The file is written under a temporary name and renamed when complete.
     """
     check_output(out_path, "speech output", extensions=(".wav",), inputs=inputs)
-    if not text or not text.strip():
-        raise InputError("the text to speak is empty")
+    require_sound(None, text or "", "")
     if rate is not None and not 40 <= rate <= 600:
         raise InputError(f"speaking rate {rate}: give words per minute between 40 and 600")
     binding, sample_rate = _espeak()

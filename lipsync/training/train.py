@@ -32,6 +32,7 @@ from typing import Dict, List, Optional, Sequence
 import numpy as np
 from tqdm import tqdm
 
+from ..backends import quiet_tensorflow
 from ..errors import InputError, LipSyncError
 from ..eval import metrics
 from ..generators import checkpoint as ckpt_lib
@@ -235,8 +236,9 @@ def train(*, data: Sequence[str] = (), holdout: Sequence[str] = (), out: str, st
     """Trains (or resumes) an ensemble of `members` models (seeds seed, seed + 1, ...) for `steps`
     steps each on the clips of `data` whose names contain none of the `holdout` strings;
     returns `out`."""
-    from .dataset import read_clip
+    quiet_tensorflow()
     from ..generators.sync_model import ModelDimensions, SyncModel, TrainConfig, Trainer
+    from .dataset import read_clip
 
     dims = dims or ModelDimensions()
     if lookahead is not None:

@@ -8,10 +8,10 @@ from typing import Tuple
 import numpy as np
 
 from lipsync.generators.base import Generator, Source
-from lipsync.stages import MouthRenderer, SoundToMouth
 from lipsync.generators.warp import place_opening
 from lipsync.progress import Progress
 from lipsync.render.mesh import MeshRenderer
+from lipsync.stages import MouthRenderer, SoundToMouth
 
 
 class RestOpening(SoundToMouth):
