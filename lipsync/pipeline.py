@@ -141,7 +141,7 @@ def run_options(model: str, options: Optional[RunOptions] = None, model_options:
     run = RunOptions(**run_keys) if options is None else options.replace(**run_keys) if run_keys else options
     kind = generators.options_class(model)
     own_keys = {k: v for k, v in keywords.items() if k in kind.names()}
-    if isinstance(model_options, kind):
+    if type(model_options) is kind:
         mine = model_options.replace(**own_keys) if own_keys else model_options
     else:  # made here, or another generator's options: the fields this model's have in common
         mine = kind.pick({**(model_options.as_dict() if model_options is not None else {}), **own_keys})

@@ -10,9 +10,14 @@ from __future__ import annotations
 
 import abc
 import dataclasses
-from typing import ClassVar, Tuple
+import functools
+from typing import ClassVar, Optional, Tuple
 
+import numpy as np
+
+from .. import cache
 from ..face.track import FaceTrack
+from ..io.audio import SAMPLE_RATE, load_audio
 from ..progress import Progress
 from ..stages import MouthRenderer, SoundToMouth
 from .options import GeneratorOptions
@@ -27,6 +32,19 @@ class Source:
     fps: float  # of the output
     track: FaceTrack  # as tracked
     smooth: FaceTrack  # smoothed over time: the landmarks that are rendered
+    _sound: Optional[np.ndarray] = dataclasses.field(default=None, repr=False, compare=False)
+
+    def own_sound(self, seconds: float) -> np.ndarray:
+        """The input's own sound, its first `seconds` (float32 mono at 16 kHz): decoded once per
+        input, however many times a generator asks."""
+        if self._sound is None:
+            self._sound = load_audio(self.path)
+        return self._sound[:int(seconds * SAMPLE_RATE)]
+
+    @functools.cached_property
+    def digest(self) -> str:
+        """The input file's content hash (read once per process while the file is unchanged)."""
+        return cache.file_digest(self.path)
 
 
 class Generator(abc.ABC):

@@ -85,8 +85,8 @@ def fit_style(predicted: np.ndarray, real: np.ndarray) -> np.ndarray:
     return np.stack([scale, r_mean - scale * p_mean]).astype(np.float32)
 
 
-def _personal_cache_path(video_path: str, checkpoint_path: str, fps: float, track: np.ndarray, seconds: float) -> str:
-    return cache.entry_path("personal", cache.file_digest(video_path), cache.file_digest(checkpoint_path),
+def _personal_cache_path(video_digest: str, checkpoint_path: str, fps: float, track: np.ndarray, seconds: float) -> str:
+    return cache.entry_path("personal", video_digest, cache.file_digest(checkpoint_path),
                             f"{fps:.4f}", STYLE_VERSION, track.tobytes(), f"{seconds:.3f}")
 
 
@@ -120,7 +120,7 @@ def prepare_person(source: Source, settings: SyncOptions, progress: Progress = P
     elif valid.sum() < MIN_PERSONAL_FRAMES:
         reason = f"only {int(valid.sum())} frames with a face (needs {MIN_PERSONAL_FRAMES})"
     if reason is None:
-        own = audio_lib.load_audio(source.path)[:int(settings.personalize_seconds * audio_lib.SAMPLE_RATE)]
+        own = source.own_sound(settings.personalize_seconds)
         mel = audio_lib.melspectrogram(own)
         if not has_speech(mel):
             reason = "its sound has no speech"
@@ -129,7 +129,7 @@ def prepare_person(source: Source, settings: SyncOptions, progress: Progress = P
             raise InputError(f"{source.path}: cannot personalize: {reason}")
         log.debug("not personalizing: %s", reason)
         return person
-    path = _personal_cache_path(source.path, checkpoint_path, source.fps, track, settings.personalize_seconds) \
+    path = _personal_cache_path(source.digest, checkpoint_path, source.fps, track, settings.personalize_seconds) \
         if settings.use_cache else None
     style = cache.load(path, _cached_style) if path else None
     if style is not None:
